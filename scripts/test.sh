@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs every check and every test on every backend (flex, ndarray, wgpu):
+#   cargo fmt --check, cargo clippy -D warnings, cargo test, cargo doc -D warnings.
+# wgpu runs for real: on a machine without a GPU it needs a software Vulkan driver, Mesa's
+# lavapipe (Debian/Ubuntu package mesa-vulkan-drivers). If no Vulkan driver is installed, this
+# script installs it with apt-get (as root, or through sudo) and says so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n==> %s\n' "$*"; }
+
+have_vulkan_driver() {
+  # The Vulkan loader (libvulkan1) and at least one installable client driver (ICD).
+  ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1' || return 1
+  compgen -G '/usr/share/vulkan/icd.d/*.json' >/dev/null || compgen -G '/etc/vulkan/icd.d/*.json' >/dev/null
+}
+
+if have_vulkan_driver; then
+  say "Vulkan driver found: $(ls /usr/share/vulkan/icd.d/ /etc/vulkan/icd.d/ 2>/dev/null | grep json | tr '\n' ' ')"
+else
+  say "No Vulkan driver found: installing Mesa's software Vulkan driver (mesa-vulkan-drivers) for the wgpu tests"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "error: need root or sudo to apt-get install mesa-vulkan-drivers" >&2; exit 1; }
+    SUDO="sudo"
+  fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends mesa-vulkan-drivers libvulkan1
+  have_vulkan_driver || { echo "error: still no Vulkan driver after installing mesa-vulkan-drivers" >&2; exit 1; }
+fi
+
+# Mesa complains when a headless process has no runtime dir; give it a private one.
+if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "${XDG_RUNTIME_DIR}" ]; then
+  XDG_RUNTIME_DIR="$(mktemp -d)"
+  export XDG_RUNTIME_DIR
+fi
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+
+say "cargo clippy --all-targets --all-features -- -D warnings"
+cargo clippy --all-targets --all-features -- -D warnings
+
+say "cargo test --all-features (flex, ndarray and wgpu)"
+cargo test --all-features
+
+say "cargo doc --all-features (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
+
+say "all checks passed"

@@ -1,0 +1,135 @@
+//! The crate's one error type.
+//!
+//! Error policy: every validation of input and configuration returns a [`ConvolveError`] whose
+//! variant carries the values involved. Only the Burn-convention entry points that cannot
+//! return a `Result` ([`NpConvolve1d::forward`](crate::NpConvolve1d::forward),
+//! [`NpConvolve1dConfig::init`](crate::NpConvolve1dConfig::init),
+//! [`NpConvolve1d::from_kernel`](crate::NpConvolve1d::from_kernel)) panic, and they panic with
+//! exactly this error's message. Nothing is computed before validation passes.
+
+use crate::mode::Operation;
+
+/// Everything that can be wrong with a call to this crate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConvolveError {
+    /// A mode name other than `"full"`, `"same"` or `"valid"`.
+    #[error("unknown mode {got:?}: use one of \"valid\", \"same\" or \"full\"")]
+    UnknownMode {
+        /// The name that was given.
+        got: String,
+    },
+
+    /// A NumPy integer mode other than 0, 1 or 2.
+    #[error("integer convolve/correlate mode must be 0 (valid), 1 (same) or 2 (full), got {got}")]
+    UnknownModeInteger {
+        /// The integer that was given.
+        got: i64,
+    },
+
+    /// The signal is empty. NumPy's text: `a cannot be empty` (`np.convolve`),
+    /// `first array argument cannot be empty` (`np.correlate`).
+    #[error("{} (got shape {shape:?})", empty_signal_text(*op))]
+    EmptySignal {
+        /// Which NumPy function the call follows.
+        op: Operation,
+        /// The signal's shape.
+        shape: Vec<usize>,
+    },
+
+    /// The kernel is empty. NumPy's text: `v cannot be empty` (`np.convolve`),
+    /// `second array argument cannot be empty` (`np.correlate`).
+    #[error("{} (got shape {shape:?})", empty_kernel_text(*op))]
+    EmptyKernel {
+        /// Which NumPy function the call follows.
+        op: Operation,
+        /// The kernel's shape.
+        shape: Vec<usize>,
+    },
+
+    /// A batched input with no samples.
+    #[error("input batch is empty: input shape {shape:?} has batch size 0")]
+    EmptyBatch {
+        /// The input's shape `[batch, channels, length]`.
+        shape: Vec<usize>,
+    },
+
+    /// A configuration with `kernel_size` 0.
+    #[error("kernel_size must be at least 1, got 0")]
+    ZeroKernelSize,
+
+    /// A configuration or weight with 0 input or output channels.
+    #[error(
+        "channels must be at least 1, got channels_in = {channels_in}, channels_out = {channels_out}"
+    )]
+    ZeroChannels {
+        /// Input channels.
+        channels_in: usize,
+        /// Output channels.
+        channels_out: usize,
+    },
+
+    /// `groups` is 0 or does not divide both channel counts.
+    #[error(
+        "groups = {groups} must be at least 1 and divide both channels_in = {channels_in} and channels_out = {channels_out}"
+    )]
+    Groups {
+        /// The number of groups.
+        groups: usize,
+        /// Input channels.
+        channels_in: usize,
+        /// Output channels.
+        channels_out: usize,
+    },
+
+    /// The input's channel count does not match what the weight expects.
+    #[error(
+        "input has {got} channels but the weight expects {expected} (input shape {input_shape:?}, weight shape {weight_shape:?}, groups = {groups})"
+    )]
+    ChannelMismatch {
+        /// Channels the weight expects (`weight.dims()[1] * groups`).
+        expected: usize,
+        /// Channels the input has.
+        got: usize,
+        /// The input's shape `[batch, channels_in, length]`.
+        input_shape: Vec<usize>,
+        /// The weight's shape `[channels_out, channels_in / groups, kernel_size]`.
+        weight_shape: Vec<usize>,
+        /// The number of groups.
+        groups: usize,
+    },
+
+    /// The bias length is not the number of output channels.
+    #[error("bias has shape {bias_shape:?} but the weight has {channels_out} output channels")]
+    BiasMismatch {
+        /// The bias's shape.
+        bias_shape: Vec<usize>,
+        /// Output channels of the weight.
+        channels_out: usize,
+    },
+
+    /// Two tensors of one call live on different devices.
+    #[error("{what} are on different devices: {first} and {second}")]
+    DeviceMismatch {
+        /// Which tensors.
+        what: &'static str,
+        /// The first tensor's device.
+        first: String,
+        /// The second tensor's device.
+        second: String,
+    },
+}
+
+fn empty_signal_text(op: Operation) -> &'static str {
+    match op {
+        Operation::Convolution => "a cannot be empty",
+        Operation::Correlation => "first array argument cannot be empty",
+    }
+}
+
+fn empty_kernel_text(op: Operation) -> &'static str {
+    match op {
+        Operation::Convolution => "v cannot be empty",
+        Operation::Correlation => "second array argument cannot be empty",
+    }
+}

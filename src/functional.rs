@@ -1,0 +1,283 @@
+//! `np.convolve` / `np.correlate` on Burn tensors, single and batched.
+
+use burn::tensor::module::conv1d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Tensor};
+
+use crate::error::ConvolveError;
+use crate::mode::{Mode, Operation, padding};
+
+/// Options of [`convolve1d`]: the NumPy mode, which NumPy function to follow, and the number
+/// of channel groups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Convolve1dOptions {
+    /// NumPy's `mode`. Default [`Mode::Full`], as in NumPy.
+    pub mode: Mode,
+    /// `np.convolve` (kernel flipped) or `np.correlate` (not flipped). Default
+    /// [`Operation::Convolution`].
+    pub operation: Operation,
+    /// Channel groups: input channel group `g` only feeds output channel group `g`. Default 1.
+    pub groups: usize,
+}
+
+impl Default for Convolve1dOptions {
+    fn default() -> Self {
+        Self::new(Mode::Full)
+    }
+}
+
+impl Convolve1dOptions {
+    /// `np.convolve` in `mode`, one group.
+    pub fn new(mode: Mode) -> Self {
+        Self {
+            mode,
+            operation: Operation::Convolution,
+            groups: 1,
+        }
+    }
+
+    /// Sets the number of channel groups.
+    pub fn with_groups(mut self, groups: usize) -> Self {
+        self.groups = groups;
+        self
+    }
+
+    /// Sets which NumPy function to follow.
+    pub fn with_operation(mut self, operation: Operation) -> Self {
+        self.operation = operation;
+        self
+    }
+}
+
+/// `np.convolve(a, v, mode)`: the discrete, linear **convolution** (the kernel `v` is flipped).
+///
+#[cfg_attr(doc, doc = r#"$$y_k = \sum_j a_j \, v_{k-j}$$"#)]
+#[cfg_attr(not(doc), doc = "`y[k] = Σ_j a[j] · v[k - j]`")]
+///
+/// taken over the `full` range and cut to NumPy's window for `mode` (see [`Mode`]). Either
+/// argument may be the longer one; like NumPy the result does not depend on their order but
+/// for the output length.
+///
+/// # Arguments
+/// - `a`: the signal, `[N]`.
+/// - `v`: the kernel, `[M]`, on the same device.
+/// - `mode`: NumPy's mode.
+///
+/// # Returns
+/// `[L]` with `L` = `N + M - 1` (full), `max(N, M)` (same) or `max(N, M) - min(N, M) + 1` (valid).
+///
+/// # Errors
+/// [`ConvolveError::EmptySignal`] (`a cannot be empty`), [`ConvolveError::EmptyKernel`]
+/// (`v cannot be empty`), [`ConvolveError::DeviceMismatch`].
+///
+/// # Example
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use burn_npconv::{Mode, convolve};
+///
+/// let device = Device::flex();
+/// let a = Tensor::<1>::from_floats([1.0, 2.0, 3.0], &device);
+/// let v = Tensor::<1>::from_floats([0.0, 1.0, 0.5], &device);
+/// // np.convolve([1, 2, 3], [0, 1, 0.5], "same") == [1.0, 2.5, 4.0]
+/// let y = convolve(a, v, Mode::Same)?;
+/// assert_eq!(y.into_data().iter::<f32>().collect::<Vec<_>>(), [1.0, 2.5, 4.0]);
+/// # Ok::<(), burn_npconv::ConvolveError>(())
+/// ```
+pub fn convolve(a: Tensor<1>, v: Tensor<1>, mode: Mode) -> Result<Tensor<1>, ConvolveError> {
+    single(a, v, mode, Operation::Convolution)
+}
+
+/// `np.correlate(a, v, mode)`: the discrete **cross-correlation** (the kernel `v` is not
+/// flipped; real inputs, so nothing is conjugated).
+///
+#[cfg_attr(doc, doc = r#"$$y_k = \sum_n a_{n+k} \, v_n$$"#)]
+#[cfg_attr(not(doc), doc = "`y[k] = Σ_n a[n + k] · v[n]`")]
+///
+/// cut to NumPy's window for `mode`. When `v` is longer than `a`, NumPy swaps them and reverses
+/// the result; the `same` window is then centred differently, and this function does the
+/// same (see [`window`](crate::mode::window)).
+///
+/// # Arguments
+/// - `a`: the signal, `[N]`.
+/// - `v`: the kernel, `[M]`, on the same device.
+/// - `mode`: NumPy's mode. Note that `np.correlate` defaults to `valid`, unlike `np.convolve`.
+///
+/// # Returns
+/// `[L]`, with the lengths of [`convolve`].
+///
+/// # Errors
+/// [`ConvolveError::EmptySignal`] (`first array argument cannot be empty`),
+/// [`ConvolveError::EmptyKernel`] (`second array argument cannot be empty`),
+/// [`ConvolveError::DeviceMismatch`].
+///
+/// # Example
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use burn_npconv::{Mode, correlate};
+///
+/// let device = Device::flex();
+/// let a = Tensor::<1>::from_floats([1.0, 2.0, 3.0], &device);
+/// let v = Tensor::<1>::from_floats([0.0, 1.0, 0.5], &device);
+/// // np.correlate([1, 2, 3], [0, 1, 0.5], "full") == [0.5, 2.0, 3.5, 3.0, 0.0]
+/// let y = correlate(a, v, Mode::Full)?;
+/// assert_eq!(y.into_data().iter::<f32>().collect::<Vec<_>>(), [0.5, 2.0, 3.5, 3.0, 0.0]);
+/// # Ok::<(), burn_npconv::ConvolveError>(())
+/// ```
+pub fn correlate(a: Tensor<1>, v: Tensor<1>, mode: Mode) -> Result<Tensor<1>, ConvolveError> {
+    single(a, v, mode, Operation::Correlation)
+}
+
+fn single(
+    a: Tensor<1>,
+    v: Tensor<1>,
+    mode: Mode,
+    operation: Operation,
+) -> Result<Tensor<1>, ConvolveError> {
+    let [n] = a.dims();
+    let [m] = v.dims();
+    if n == 0 {
+        return Err(ConvolveError::EmptySignal {
+            op: operation,
+            shape: vec![n],
+        });
+    }
+    if m == 0 {
+        return Err(ConvolveError::EmptyKernel {
+            op: operation,
+            shape: vec![m],
+        });
+    }
+    same_device("signal and kernel", &a.device(), &v.device())?;
+    let options = Convolve1dOptions::new(mode).with_operation(operation);
+    let y = convolve1d(a.reshape([1, 1, n]), v.reshape([1, 1, m]), None, options)?;
+    Ok(y.reshape([-1]))
+}
+
+/// Batched, multi-channel `np.convolve` / `np.correlate`: what [`NpConvolve1d`](crate::NpConvolve1d)
+/// runs, for a tensor of kernels without building a module.
+///
+/// Output channel `o` of sample `b` is
+/// `Σ_i np.convolve(x[b, i], weight[o, i - g·C], mode) + bias[o]` over the input channels `i`
+/// of `o`'s group `g` (`C = channels_in / groups`), or the same with `np.correlate` when
+/// `options.operation` is [`Operation::Correlation`]. The weight is in **NumPy orientation**:
+/// a kernel reads as filter coefficients, exactly as passed to `np.convolve`.
+///
+/// # Shapes
+/// - `x`: `[batch, channels_in, length]`
+/// - `weight`: `[channels_out, channels_in / groups, kernel_size]`
+/// - `bias`: `[channels_out]`
+/// - returns: `[batch, channels_out, length_out]`, with `length_out` from
+///   [`output_len`](crate::mode::output_len)`(length, kernel_size, mode)`.
+///
+/// # Errors
+/// [`ConvolveError::EmptyBatch`], [`ConvolveError::EmptySignal`], [`ConvolveError::EmptyKernel`],
+/// [`ConvolveError::ZeroChannels`], [`ConvolveError::Groups`], [`ConvolveError::ChannelMismatch`],
+/// [`ConvolveError::BiasMismatch`], [`ConvolveError::DeviceMismatch`].
+///
+/// # Example
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use burn_npconv::{Convolve1dOptions, Mode, convolve1d};
+///
+/// let device = Device::flex();
+/// // Two samples, two channels each; depthwise (groups = 2) with one kernel per channel.
+/// let x = Tensor::<3>::from_floats([[[1.0, 2.0, 3.0], [1.0, 0.0, 0.0]],
+///                                   [[0.0, 1.0, 0.0], [4.0, 5.0, 6.0]]], &device);
+/// let w = Tensor::<3>::from_floats([[[1.0, 1.0]], [[1.0, -1.0]]], &device);
+/// let y = convolve1d(x, w, None, Convolve1dOptions::new(Mode::Valid).with_groups(2))?;
+/// assert_eq!(y.dims(), [2, 2, 2]);
+/// # Ok::<(), burn_npconv::ConvolveError>(())
+/// ```
+pub fn convolve1d(
+    x: Tensor<3>,
+    weight: Tensor<3>,
+    bias: Option<Tensor<1>>,
+    options: Convolve1dOptions,
+) -> Result<Tensor<3>, ConvolveError> {
+    let [_, _, n] = x.dims();
+    let [_, _, m] = weight.dims();
+    check_batched(&x, &weight, bias.as_ref(), &options)?;
+    let weight = match options.operation {
+        Operation::Convolution => weight.flip([2]),
+        Operation::Correlation => weight,
+    };
+    let pad = padding(n, m, options.mode, options.operation);
+    let conv_options = ConvOptions::new_with_padding([1], [pad], [1], options.groups);
+    Ok(conv1d(x, weight, bias, conv_options))
+}
+
+/// Checks the arguments of [`convolve1d`] without computing anything.
+fn check_batched(
+    x: &Tensor<3>,
+    weight: &Tensor<3>,
+    bias: Option<&Tensor<1>>,
+    options: &Convolve1dOptions,
+) -> Result<(), ConvolveError> {
+    let x_shape = x.dims();
+    let w_shape = weight.dims();
+    let [batch, channels, n] = x_shape;
+    let [channels_out, per_group, m] = w_shape;
+    let groups = options.groups;
+    if channels_out == 0 || per_group == 0 {
+        return Err(ConvolveError::ZeroChannels {
+            channels_in: per_group * groups,
+            channels_out,
+        });
+    }
+    if groups == 0 || channels_out % groups != 0 {
+        return Err(ConvolveError::Groups {
+            groups,
+            channels_in: per_group * groups,
+            channels_out,
+        });
+    }
+    if channels != per_group * groups {
+        return Err(ConvolveError::ChannelMismatch {
+            expected: per_group * groups,
+            got: channels,
+            input_shape: x_shape.to_vec(),
+            weight_shape: w_shape.to_vec(),
+            groups,
+        });
+    }
+    if m == 0 {
+        return Err(ConvolveError::EmptyKernel {
+            op: options.operation,
+            shape: w_shape.to_vec(),
+        });
+    }
+    if batch == 0 {
+        return Err(ConvolveError::EmptyBatch {
+            shape: x_shape.to_vec(),
+        });
+    }
+    if n == 0 {
+        return Err(ConvolveError::EmptySignal {
+            op: options.operation,
+            shape: x_shape.to_vec(),
+        });
+    }
+    if let Some(bias) = bias {
+        let bias_shape = bias.dims();
+        if bias_shape != [channels_out] {
+            return Err(ConvolveError::BiasMismatch {
+                bias_shape: bias_shape.to_vec(),
+                channels_out,
+            });
+        }
+        same_device("input and bias", &x.device(), &bias.device())?;
+    }
+    same_device("input and weight", &x.device(), &weight.device())
+}
+
+fn same_device(what: &'static str, first: &Device, second: &Device) -> Result<(), ConvolveError> {
+    if first == second {
+        Ok(())
+    } else {
+        Err(ConvolveError::DeviceMismatch {
+            what,
+            first: format!("{first:?}"),
+            second: format!("{second:?}"),
+        })
+    }
+}

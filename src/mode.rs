@@ -1,0 +1,243 @@
+//! NumPy's modes and the pure length arithmetic behind them.
+//!
+//! Every off-by-one decision of this crate lives here, as functions of lengths only (no
+//! tensors), so it can be tested exhaustively over small lengths.
+
+use core::fmt;
+use core::str::FromStr;
+
+use crate::error::ConvolveError;
+
+/// The `mode` argument of `np.convolve` and `np.correlate`.
+///
+/// With a signal of length `N` and a kernel of length `M`:
+///
+/// | mode | output length | NumPy integer |
+/// |---|---|---|
+/// | [`Mode::Full`] | `N + M - 1` | 2 |
+/// | [`Mode::Same`] | `max(N, M)` | 1 |
+/// | [`Mode::Valid`] | `max(N, M) - min(N, M) + 1` | 0 |
+///
+/// Parsing ([`FromStr`]) accepts exactly `"full"`, `"same"` and `"valid"`, as NumPy >= 2.3 does
+/// (no abbreviations, no upper case); [`Display`](fmt::Display) and serde use the same names.
+/// [`TryFrom<i64>`] accepts NumPy's integer codes.
+///
+/// ```
+/// use burn_npconv::Mode;
+///
+/// assert_eq!("same".parse::<Mode>().unwrap(), Mode::Same);
+/// assert_eq!(Mode::try_from(0).unwrap(), Mode::Valid);
+/// assert_eq!(Mode::Full.to_string(), "full");
+/// assert!("FULL".parse::<Mode>().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Every point of overlap: length `N + M - 1`. NumPy's default.
+    #[default]
+    Full,
+    /// Length `max(N, M)`, centred on the full output as NumPy centres it: for even kernels
+    /// the extra sample is dropped at the **end** of the full output.
+    Same,
+    /// Only points where the signals overlap completely: length `max(N, M) - min(N, M) + 1`.
+    Valid,
+}
+
+impl Mode {
+    /// All modes, in NumPy's integer order (`valid` = 0, `same` = 1, `full` = 2).
+    pub const ALL: [Mode; 3] = [Mode::Valid, Mode::Same, Mode::Full];
+
+    /// The name NumPy uses for this mode: `"full"`, `"same"` or `"valid"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Full => "full",
+            Mode::Same => "same",
+            Mode::Valid => "valid",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = ConvolveError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "full" => Ok(Mode::Full),
+            "same" => Ok(Mode::Same),
+            "valid" => Ok(Mode::Valid),
+            other => Err(ConvolveError::UnknownMode {
+                got: other.to_string(),
+            }),
+        }
+    }
+}
+
+impl TryFrom<i64> for Mode {
+    type Error = ConvolveError;
+
+    /// NumPy's integer modes: 0 = valid, 1 = same, 2 = full.
+    fn try_from(value: i64) -> Result<Self, Self::Error> {
+        match value {
+            0 => Ok(Mode::Valid),
+            1 => Ok(Mode::Same),
+            2 => Ok(Mode::Full),
+            got => Err(ConvolveError::UnknownModeInteger { got }),
+        }
+    }
+}
+
+impl burn::serde::Serialize for Mode {
+    fn serialize<S: burn::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> burn::serde::Deserialize<'de> for Mode {
+    fn deserialize<D: burn::serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ModeVisitor;
+
+        impl burn::serde::de::Visitor<'_> for ModeVisitor {
+            type Value = Mode;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("one of \"valid\", \"same\" or \"full\"")
+            }
+
+            fn visit_str<E: burn::serde::de::Error>(self, v: &str) -> Result<Mode, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+
+        deserializer.deserialize_str(ModeVisitor)
+    }
+}
+
+/// Which of NumPy's two functions an operation follows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// `np.convolve`: the kernel is flipped, `y[k] = Σ_j a[j] · v[k - j]`.
+    #[default]
+    Convolution,
+    /// `np.correlate`: the kernel is not flipped, `y[k] = Σ_n a[n + k] · v[n]` (real inputs, so
+    /// no conjugation).
+    Correlation,
+}
+
+impl Operation {
+    /// The NumPy function this operation follows: `"np.convolve"` or `"np.correlate"`.
+    pub fn numpy_name(self) -> &'static str {
+        match self {
+            Operation::Convolution => "np.convolve",
+            Operation::Correlation => "np.correlate",
+        }
+    }
+}
+
+/// Where NumPy's output sits inside the full output: `full[start .. start + len]`.
+///
+/// `n` is the signal length, `m` the kernel length, both at least 1. The full output (length
+/// `n + m - 1`) is the same sequence whichever argument is longer; NumPy's swap of a kernel
+/// longer than the signal only changes which part of it `same` keeps for `np.correlate`.
+///
+/// ```
+/// use burn_npconv::{Mode, Operation, mode::window};
+///
+/// // np.convolve([1, 2, 3, 4, 5], [1, 1, 1, 1], "same") keeps full[1..6]: the extra sample of
+/// // an even kernel is dropped at the end of the full output.
+/// assert_eq!(window(5, 4, Mode::Same, Operation::Convolution), (1, 5));
+/// // np.correlate with the kernel longer than the signal centres the other way.
+/// assert_eq!(window(2, 5, Mode::Same, Operation::Correlation), (1, 5));
+/// ```
+pub fn window(n: usize, m: usize, mode: Mode, op: Operation) -> (usize, usize) {
+    debug_assert!(n >= 1 && m >= 1, "lengths must be at least 1");
+    let min = n.min(m);
+    let max = n.max(m);
+    match mode {
+        Mode::Full => (0, n + m - 1),
+        Mode::Valid => (min - 1, max - min + 1),
+        Mode::Same => {
+            let swapped = m > n;
+            let start = match op {
+                Operation::Correlation if swapped => min / 2,
+                _ => (min - 1) / 2,
+            };
+            (start, max)
+        }
+    }
+}
+
+/// The output length NumPy gives for a signal of length `n` and a kernel of length `m`.
+pub fn output_len(n: usize, m: usize, mode: Mode) -> usize {
+    window(n, m, mode, Operation::Convolution).1
+}
+
+/// Zero padding `(left, right)` of the signal such that a plain sliding dot product (Burn's
+/// `conv1d`, a cross-correlation with no padding of its own) with the kernel (flipped for
+/// [`Operation::Convolution`]) gives exactly NumPy's output.
+///
+/// Both sides are never negative: for every mode `0 <= start <= m - 1` and the window never
+/// extends past the full output.
+pub fn padding(n: usize, m: usize, mode: Mode, op: Operation) -> (usize, usize) {
+    let (start, len) = window(n, m, mode, op);
+    // Output j of a padded cross-correlation is full output j + (m - 1) - left.
+    let left = m - 1 - start;
+    // Padded length n + left + right gives n + left + right - m + 1 outputs.
+    let right = (len + m - 1) - (n + left);
+    (left, right)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_follow_numpy() {
+        for n in 1..=40 {
+            for m in 1..=40 {
+                assert_eq!(output_len(n, m, Mode::Full), n + m - 1);
+                assert_eq!(output_len(n, m, Mode::Same), n.max(m));
+                assert_eq!(output_len(n, m, Mode::Valid), n.max(m) - n.min(m) + 1);
+            }
+        }
+    }
+
+    #[test]
+    fn padding_reproduces_the_window() {
+        for n in 1..=40 {
+            for m in 1..=40 {
+                for mode in Mode::ALL {
+                    for op in [Operation::Convolution, Operation::Correlation] {
+                        let (start, len) = window(n, m, mode, op);
+                        assert!(start + len <= n + m - 1, "{n} {m} {mode} {op:?}");
+                        let (left, right) = padding(n, m, mode, op);
+                        assert_eq!(n + left + right - m + 1, len);
+                        assert_eq!(m - 1 - left, start);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn even_kernels_drop_the_extra_sample_at_the_end() {
+        // Burn's and PyTorch's `Same` pad (k/2 - 1, k/2); NumPy pads (k/2, k/2 - 1).
+        assert_eq!(padding(10, 4, Mode::Same, Operation::Convolution), (2, 1));
+        assert_eq!(padding(10, 2, Mode::Same, Operation::Convolution), (1, 0));
+        assert_eq!(padding(10, 3, Mode::Same, Operation::Convolution), (1, 1));
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for mode in Mode::ALL {
+            assert_eq!(mode.to_string().parse::<Mode>().unwrap(), mode);
+        }
+        for (i, mode) in Mode::ALL.iter().enumerate() {
+            assert_eq!(Mode::try_from(i as i64).unwrap(), *mode);
+        }
+    }
+}

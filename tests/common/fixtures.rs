@@ -1,0 +1,107 @@
+//! The NumPy-generated expected values in `tests/fixtures/numpy_cases.json` (made by
+//! `tests/fixtures/generate.py`; its NumPy version is recorded in the file).
+
+use std::sync::OnceLock;
+
+use burn_npconv::{Mode, Operation};
+use serde_json::Value;
+
+/// One (a, v) pair with NumPy's results for both functions and every mode.
+pub struct Pair {
+    pub a: Vec<f64>,
+    pub v: Vec<f64>,
+    /// `(operation, mode, expected)` for the six combinations.
+    pub results: Vec<(Operation, Mode, Vec<f64>)>,
+}
+
+/// One multi-channel layer case: `expected[b][o] = Σ_i np.convolve(x[b][g·C+i], w[o][i]) + bias[o]`.
+pub struct LayerCase {
+    pub mode: Mode,
+    pub groups: usize,
+    pub x: Vec<Vec<Vec<f64>>>,
+    pub weight: Vec<Vec<Vec<f64>>>,
+    pub bias: Option<Vec<f64>>,
+    pub expected: Vec<Vec<Vec<f64>>>,
+}
+
+pub struct Fixtures {
+    pub numpy_version: String,
+    /// NumPy's error texts, e.g. `convolve_empty_a` -> `a cannot be empty`.
+    pub errors: Value,
+    /// Every pair of lengths 1..=9.
+    pub small: Vec<Pair>,
+    /// Long signals and kernels, some kernels longer than their signals.
+    pub long: Vec<Pair>,
+    pub layers: Vec<LayerCase>,
+}
+
+pub fn get() -> &'static Fixtures {
+    static FIXTURES: OnceLock<Fixtures> = OnceLock::new();
+    FIXTURES.get_or_init(load)
+}
+
+fn load() -> Fixtures {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/numpy_cases.json"
+    );
+    let text = std::fs::read_to_string(path).expect("read the NumPy fixtures");
+    let doc: Value = serde_json::from_str(&text).expect("parse the NumPy fixtures");
+    let pairs = |key: &str| doc[key].as_array().expect(key).iter().map(pair).collect();
+    Fixtures {
+        numpy_version: doc["numpy_version"].as_str().unwrap().to_string(),
+        errors: doc["errors"].clone(),
+        small: pairs("small"),
+        long: pairs("long"),
+        layers: doc["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(layer)
+            .collect(),
+    }
+}
+
+fn vec1(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+fn vec2(v: &Value) -> Vec<Vec<f64>> {
+    v.as_array().unwrap().iter().map(vec1).collect()
+}
+
+fn vec3(v: &Value) -> Vec<Vec<Vec<f64>>> {
+    v.as_array().unwrap().iter().map(vec2).collect()
+}
+
+fn pair(v: &Value) -> Pair {
+    let mut results = Vec::new();
+    for (name, op) in [
+        ("convolve", Operation::Convolution),
+        ("correlate", Operation::Correlation),
+    ] {
+        for mode in Mode::ALL {
+            results.push((op, mode, vec1(&v["results"][name][mode.as_str()])));
+        }
+    }
+    Pair {
+        a: vec1(&v["a"]),
+        v: vec1(&v["v"]),
+        results,
+    }
+}
+
+fn layer(v: &Value) -> LayerCase {
+    LayerCase {
+        mode: v["mode"].as_str().unwrap().parse().unwrap(),
+        groups: v["groups"].as_u64().unwrap() as usize,
+        x: vec3(&v["x"]),
+        weight: vec3(&v["weight"]),
+        bias: (!v["bias"].is_null()).then(|| vec1(&v["bias"])),
+        expected: vec3(&v["expected"]),
+    }
+}

@@ -1,0 +1,98 @@
+//! Shared test support: one test body on every enabled backend, the NumPy fixtures, a naive
+//! oracle and float comparisons.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+pub mod fixtures;
+pub mod oracle;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use burn_npconv::{Backend, BackendError};
+
+/// Runs `case` on `backend`'s device.
+///
+/// A backend whose device cannot be had fails the test under `CI=true`; elsewhere (a developer
+/// machine without a Vulkan driver) it is skipped with a loud note on stderr, never silently.
+pub fn run(backend: Backend, case: impl FnOnce(&Device)) {
+    match backend.device() {
+        Ok(device) => case(&device),
+        Err(e @ BackendError::Unavailable { .. })
+            if std::env::var("CI").as_deref() != Ok("true") =>
+        {
+            eprintln!(
+                "SKIPPED on {backend}: {e}. Run the README's test command to install a software \
+                 Vulkan driver; under CI=true this is a failure."
+            );
+        }
+        Err(e) => panic!("{backend}: {e}"),
+    }
+}
+
+/// Defines, for each `fn name(device: &Device) { body }`, a module `name` with one `#[test]`
+/// per enabled backend (`name::flex`, `name::ndarray`, `name::wgpu`) running the same body.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($(#[$attr:meta])* fn $name:ident($dev:ident: &Device) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                $(#[$attr])*
+                fn case($dev: &burn::tensor::Device) $body
+
+                #[cfg(feature = "flex")]
+                #[test]
+                fn flex() {
+                    $crate::common::run(burn_npconv::Backend::Flex, case)
+                }
+
+                #[cfg(feature = "ndarray")]
+                #[test]
+                fn ndarray() {
+                    $crate::common::run(burn_npconv::Backend::NdArray, case)
+                }
+
+                #[cfg(feature = "wgpu")]
+                #[test]
+                fn wgpu() {
+                    $crate::common::run(burn_npconv::Backend::Wgpu, case)
+                }
+            }
+        )*
+    };
+}
+
+/// A 1-D f32 tensor from f64 values (the fixtures hold f32-exact values).
+pub fn t1(values: &[f64], device: &Device) -> Tensor<1> {
+    let data: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+    Tensor::from_data(TensorData::new(data, [values.len()]), device)
+}
+
+/// A 3-D f32 tensor from a flat f64 buffer.
+pub fn t3(values: &[f64], shape: [usize; 3], device: &Device) -> Tensor<3> {
+    let data: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+    Tensor::from_data(TensorData::new(data, shape), device)
+}
+
+/// A tensor's values as f64.
+pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+    t.into_data().iter::<f32>().map(f64::from).collect()
+}
+
+/// Asserts `got` equals `expected` within f32 rounding of sums of `terms` products whose
+/// factors are at most `scale` in magnitude (product of the two inputs' max magnitudes).
+pub fn assert_close(got: &[f64], expected: &[f64], terms: usize, scale: f64, what: &str) {
+    assert_eq!(got.len(), expected.len(), "{what}: length");
+    let tol = 1e-6 + 8.0 * f64::from(f32::EPSILON) * terms as f64 * scale.max(1.0);
+    for (i, (g, e)) in got.iter().zip(expected).enumerate() {
+        assert!(
+            approx::abs_diff_eq!(g, e, epsilon = tol),
+            "{what}: index {i}: got {g}, expected {e} (tolerance {tol:e})\n got {got:?}\nwant {expected:?}"
+        );
+    }
+}
+
+/// Largest magnitude of a slice.
+pub fn max_abs(v: &[f64]) -> f64 {
+    v.iter().fold(0.0, |m, x| m.max(x.abs()))
+}

@@ -1,0 +1,98 @@
+//! Config files: every file in configs/ loads and builds on every backend; modes serialise as
+//! NumPy's names; an unknown mode in a file is an error naming the valid modes.
+
+mod common;
+
+use burn::config::Config;
+use burn_npconv::{Mode, NpConvolve1dConfig};
+
+fn config_files() -> Vec<std::path::PathBuf> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/configs");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn is_layer_config(path: &std::path::Path) -> bool {
+    let text = std::fs::read_to_string(path).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    value.get("kernel_size").is_some()
+}
+
+on_every_backend! {
+    fn layer_configs_in_configs_dir_load_and_build(device: &Device) {
+        let layer_files: Vec<_> = config_files().into_iter().filter(|p| is_layer_config(p)).collect();
+        assert!(layer_files.len() >= 2, "configs/ holds the quickstart's layer configs");
+        for path in layer_files {
+            let config = NpConvolve1dConfig::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let layer = config.try_init(device).unwrap();
+            assert_eq!(layer.kernel_size(), config.kernel_size);
+            assert_eq!(layer.channels_in(), config.channels_in);
+            assert_eq!(layer.channels_out(), config.channels_out);
+            assert_eq!(layer.mode(), config.mode);
+        }
+    }
+}
+
+#[test]
+fn defaults_are_numpys() {
+    let config = NpConvolve1dConfig::new(2, 3, 5);
+    assert_eq!(config.mode, Mode::Full);
+    assert_eq!(config.groups, 1);
+    assert!(!config.bias);
+}
+
+#[test]
+fn modes_serialise_as_numpy_names_and_round_trip() {
+    let dir = std::env::temp_dir().join(format!("npconv-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for mode in Mode::ALL {
+        let config = NpConvolve1dConfig::new(2, 4, 7)
+            .with_mode(mode)
+            .with_groups(2)
+            .with_bias(true);
+        let json = burn::config::config_to_json(&config);
+        assert!(json.contains(&format!("\"mode\": \"{mode}\"")), "{json}");
+        let path = dir.join(format!("{mode}.json"));
+        config.save(&path).unwrap();
+        let loaded = NpConvolve1dConfig::load(&path).unwrap();
+        assert_eq!(loaded.mode, mode);
+        assert_eq!(
+            (
+                loaded.channels_in,
+                loaded.channels_out,
+                loaded.kernel_size,
+                loaded.groups,
+                loaded.bias
+            ),
+            (2, 4, 7, 2, true)
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn unknown_mode_in_a_config_file_names_the_valid_modes() {
+    let dir = std::env::temp_dir().join(format!("npconv-bad-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for bad in ["f", "FULL", "Same", "circular"] {
+        let json = burn::config::config_to_json(&NpConvolve1dConfig::new(1, 1, 3))
+            .replace("\"full\"", &format!("\"{bad}\""));
+        let path = dir.join("bad.json");
+        std::fs::write(&path, json).unwrap();
+        let err = NpConvolve1dConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!(
+                "unknown mode \\\"{bad}\\\": use one of \\\"valid\\\", \\\"same\\\" or \\\"full\\\""
+            )) || err.contains(&format!(
+                "unknown mode \"{bad}\": use one of \"valid\", \"same\" or \"full\""
+            )),
+            "{err}"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -1,0 +1,121 @@
+//! The crate against NumPy's own numbers (tests/fixtures/numpy_cases.json), on every backend.
+
+mod common;
+
+use burn::module::Param;
+use burn::tensor::Device;
+use burn_npconv::{Mode, NpConvolve1d, Operation, convolve, correlate};
+use common::fixtures::{self, LayerCase, Pair};
+use common::{assert_close, max_abs, t1, t3, values};
+
+fn check_pair(pair: &Pair, device: &Device) {
+    let (n, m) = (pair.a.len(), pair.v.len());
+    let scale = max_abs(&pair.a) * max_abs(&pair.v);
+    for (op, mode, expected) in &pair.results {
+        let (a, v) = (t1(&pair.a, device), t1(&pair.v, device));
+        let got = match op {
+            Operation::Convolution => convolve(a, v, *mode),
+            Operation::Correlation => correlate(a, v, *mode),
+        }
+        .unwrap();
+        let what = format!("{} N={n} M={m} mode={mode}", op.numpy_name());
+        assert_close(&values(got), expected, n.min(m), scale, &what);
+    }
+}
+
+fn flat(v: &[Vec<Vec<f64>>]) -> (Vec<f64>, [usize; 3]) {
+    let shape = [v.len(), v[0].len(), v[0][0].len()];
+    (v.iter().flatten().flatten().copied().collect(), shape)
+}
+
+fn layer_for(case: &LayerCase, device: &Device) -> NpConvolve1d {
+    let (w, w_shape) = flat(&case.weight);
+    NpConvolve1d {
+        weight: Param::from_tensor(t3(&w, w_shape, device)),
+        bias: case
+            .bias
+            .as_ref()
+            .map(|b| Param::from_tensor(t1(b, device))),
+        groups: case.groups,
+        mode: case.mode,
+    }
+}
+
+on_every_backend! {
+    fn every_pair_of_lengths_up_to_9(device: &Device) {
+        let fixtures = fixtures::get();
+        assert_eq!(fixtures.small.len(), 81);
+        for pair in &fixtures.small {
+            check_pair(pair, device);
+        }
+    }
+
+    fn long_signals_and_long_kernels(device: &Device) {
+        for pair in &fixtures::get().long {
+            check_pair(pair, device);
+        }
+    }
+
+    fn layer_with_channels_groups_and_bias(device: &Device) {
+        for case in &fixtures::get().layers {
+            let layer = layer_for(case, device);
+            let (x, x_shape) = flat(&case.x);
+            let got = layer.forward(t3(&x, x_shape, device));
+            let (expected, e_shape) = flat(&case.expected);
+            assert_eq!(got.dims(), e_shape, "mode {} groups {}", case.mode, case.groups);
+            let per_in = x_shape[1] / case.groups;
+            let scale = (max_abs(&x) * max_abs(&flat(&case.weight).0)).max(1.0);
+            let what = format!("layer {x_shape:?} mode {} groups {}", case.mode, case.groups);
+            assert_close(&values(got), &expected, per_in * x_shape[2].min(case.weight[0][0].len()) + 1, scale, &what);
+        }
+    }
+
+    fn from_kernel_is_np_convolve_row_by_row(device: &Device) {
+        // Every mode, odd and even kernels, kernels longer than the signal: stack three
+        // signals of the same length N and compare each row with NumPy.
+        let small = &fixtures::get().small;
+        for n in 1..=9 {
+            for m in 1..=9 {
+                // the pairs with this (N, M) sit at index (n-1)*9 + (m-1)
+                let pair = &small[(n - 1) * 9 + (m - 1)];
+                assert_eq!((pair.a.len(), pair.v.len()), (n, m));
+                for (op, mode, expected) in &pair.results {
+                    if *op != Operation::Convolution {
+                        continue;
+                    }
+                    let layer = NpConvolve1d::from_kernel(t1(&pair.v, device), *mode);
+                    let rows: Vec<f64> = [1.0, -2.0, 0.5]
+                        .iter()
+                        .flat_map(|s| pair.a.iter().map(move |x| x * s))
+                        .collect();
+                    let got = values(layer.forward(t3(&rows, [3, 1, n], device)));
+                    let len = expected.len();
+                    assert_eq!(got.len(), 3 * len, "N={n} M={m} mode={mode}");
+                    let scale = 2.0 * max_abs(&pair.a) * max_abs(&pair.v);
+                    for (r, s) in [1.0, -2.0, 0.5].iter().enumerate() {
+                        let want: Vec<f64> = expected.iter().map(|e| e * s).collect();
+                        let what = format!("from_kernel row {r} N={n} M={m} mode={mode}");
+                        assert_close(&got[r * len..(r + 1) * len], &want, n.min(m), scale, &what);
+                    }
+                }
+            }
+        }
+    }
+
+    fn same_mode_centres_even_kernels_like_numpy_not_like_burn(device: &Device) {
+        // np.convolve([1, 0, 0, 0, 0], [1, 2, 3, 4], "same") == [2, 3, 4, 0, 0]; Burn's and
+        // PyTorch's `Same` would give [3, 4, 0, 0, 0] (flipped kernel) or pad the other way.
+        let a = t1(&[1.0, 0.0, 0.0, 0.0, 0.0], device);
+        let v = t1(&[1.0, 2.0, 3.0, 4.0], device);
+        assert_eq!(values(convolve(a, v, Mode::Same).unwrap()), [2.0, 3.0, 4.0, 0.0, 0.0]);
+    }
+}
+
+#[test]
+fn fixtures_record_their_numpy_version() {
+    let version = &fixtures::get().numpy_version;
+    assert!(
+        version.starts_with("2."),
+        "fixtures from NumPy {version}; expected 2.x"
+    );
+}
