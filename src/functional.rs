@@ -224,7 +224,7 @@ fn check_batched(
             channels_out,
         });
     }
-    if groups == 0 || channels_out % groups != 0 {
+    if groups == 0 || !channels_out.is_multiple_of(groups) {
         return Err(ConvolveError::Groups {
             groups,
             channels_in: per_group * groups,

@@ -213,7 +213,7 @@ mod tests {
                 for mode in Mode::ALL {
                     for op in [Operation::Convolution, Operation::Correlation] {
                         let (start, len) = window(n, m, mode, op);
-                        assert!(start + len <= n + m - 1, "{n} {m} {mode} {op:?}");
+                        assert!(start + len < n + m, "{n} {m} {mode} {op:?}");
                         let (left, right) = padding(n, m, mode, op);
                         assert_eq!(n + left + right - m + 1, len);
                         assert_eq!(m - 1 - left, start);

@@ -131,8 +131,8 @@ impl NpConvolve1dConfig {
             });
         }
         if self.groups == 0
-            || self.channels_in % self.groups != 0
-            || self.channels_out % self.groups != 0
+            || !self.channels_in.is_multiple_of(self.groups)
+            || !self.channels_out.is_multiple_of(self.groups)
         {
             return Err(ConvolveError::Groups {
                 groups: self.groups,
