@@ -96,3 +96,13 @@ pub fn assert_close(got: &[f64], expected: &[f64], terms: usize, scale: f64, wha
 pub fn max_abs(v: &[f64]) -> f64 {
     v.iter().fold(0.0, |m, x| m.max(x.abs()))
 }
+
+/// Every enabled backend's device, under the rules of [`run`]: a missing device fails under
+/// `CI=true` and is skipped loudly elsewhere.
+pub fn available_devices() -> Vec<(Backend, Device)> {
+    let mut out = Vec::new();
+    for backend in Backend::enabled() {
+        run(backend, |device| out.push((backend, device.clone())));
+    }
+    out
+}

@@ -1,0 +1,137 @@
+//! Gradients of the layer against central finite differences, in f64 on flex (where finite
+//! differences are meaningful): input, weight and bias, every mode, odd and even kernels,
+//! kernels longer than the signal, several channels and groups > 1.
+#![cfg(all(feature = "flex", feature = "autodiff"))]
+
+use burn::module::Param;
+use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn_npconv::{Mode, NpConvolve1d, mode};
+
+fn f64_tensor<const D: usize>(values: &[f64], shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::from_data(
+        TensorData::new(values.to_vec(), shape),
+        (device, DType::F64),
+    )
+}
+
+fn f64_values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+    t.into_data().iter::<f64>().collect()
+}
+
+fn sequence(len: usize, seed: u64) -> Vec<f64> {
+    let mut state = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+struct Problem {
+    shape_x: [usize; 3],
+    shape_w: [usize; 3],
+    groups: usize,
+    mode: Mode,
+    g: Vec<f64>,
+    len: usize,
+}
+
+impl Problem {
+    /// L = Σ tanh(y) · g with y = layer(x): nonlinear, so the differences test more than a
+    /// linear map.
+    fn loss(&self, x: &[f64], w: &[f64], b: &[f64], device: &Device) -> Tensor<1> {
+        let layer = NpConvolve1d {
+            weight: Param::from_tensor(f64_tensor(w, self.shape_w, device)),
+            bias: Some(Param::from_tensor(f64_tensor(b, [self.shape_w[0]], device))),
+            groups: self.groups,
+            mode: self.mode,
+        };
+        let x = f64_tensor(x, self.shape_x, device);
+        let g = f64_tensor(
+            &self.g,
+            [self.shape_x[0], self.shape_w[0], self.len],
+            device,
+        );
+        (layer.forward(x).tanh() * g).sum()
+    }
+}
+
+fn check(batch: usize, cin: usize, cout: usize, groups: usize, n: usize, m: usize, mode: Mode) {
+    let plain = Device::flex();
+    let auto = Device::flex().autodiff();
+    let len = mode::output_len(n, m, mode);
+    let p = Problem {
+        shape_x: [batch, cin, n],
+        shape_w: [cout, cin / groups, m],
+        groups,
+        mode,
+        g: sequence(batch * cout * len, 4),
+        len,
+    };
+    let (x, w, b) = (
+        sequence(batch * cin * n, 1),
+        sequence(cout * (cin / groups) * m, 2),
+        sequence(cout, 3),
+    );
+
+    // Autodiff gradients.
+    let xt = f64_tensor(&x, p.shape_x, &auto).require_grad();
+    let layer = NpConvolve1d {
+        weight: Param::from_tensor(f64_tensor(&w, p.shape_w, &auto)),
+        bias: Some(Param::from_tensor(f64_tensor(&b, [cout], &auto))),
+        groups,
+        mode,
+    };
+    let g = f64_tensor(&p.g, [batch, cout, len], &auto);
+    let grads = (layer.forward(xt.clone()).tanh() * g).sum().backward();
+    let got = [
+        f64_values(xt.grad(&grads).unwrap()),
+        f64_values(layer.weight.grad(&grads).unwrap()),
+        f64_values(layer.bias.as_ref().unwrap().grad(&grads).unwrap()),
+    ];
+
+    // Central differences, one coordinate at a time.
+    let h = 1e-6;
+    let mut params = [x, w, b];
+    for (which, name) in ["input", "weight", "bias"].iter().enumerate() {
+        for k in 0..params[which].len() {
+            let orig = params[which][k];
+            params[which][k] = orig + h;
+            let up = p
+                .loss(&params[0], &params[1], &params[2], &plain)
+                .into_scalar::<f64>();
+            params[which][k] = orig - h;
+            let down = p
+                .loss(&params[0], &params[1], &params[2], &plain)
+                .into_scalar::<f64>();
+            params[which][k] = orig;
+            let fd = (up - down) / (2.0 * h);
+            let ad = got[which][k];
+            assert!(
+                (fd - ad).abs() <= 1e-6 * (1.0 + fd.abs()),
+                "{name}[{k}] batch {batch} cin {cin} cout {cout} groups {groups} N {n} M {m} {mode}: autodiff {ad}, finite differences {fd}"
+            );
+        }
+    }
+}
+
+#[test]
+fn finite_differences_single_channel_every_mode() {
+    for mode in Mode::ALL {
+        for (n, m) in [(8, 3), (8, 4), (3, 6), (4, 7), (1, 2)] {
+            check(2, 1, 1, 1, n, m, mode);
+        }
+    }
+}
+
+#[test]
+fn finite_differences_channels_and_groups() {
+    for mode in Mode::ALL {
+        check(2, 4, 2, 2, 7, 4, mode);
+        check(1, 3, 3, 3, 4, 5, mode);
+        check(2, 2, 3, 1, 6, 3, mode);
+    }
+}
