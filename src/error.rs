@@ -20,6 +20,13 @@ pub enum ConvolveError {
         got: String,
     },
 
+    /// A method name other than `"auto"`, `"direct"` or `"fft"`.
+    #[error("unknown method {got:?}: use one of \"auto\", \"direct\" or \"fft\"")]
+    UnknownMethod {
+        /// The name that was given.
+        got: String,
+    },
+
     /// A NumPy integer mode other than 0, 1 or 2.
     #[error("integer convolve/correlate mode must be 0 (valid), 1 (same) or 2 (full), got {got}")]
     UnknownModeInteger {

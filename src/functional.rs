@@ -5,10 +5,13 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 
 use crate::error::ConvolveError;
+use crate::ext::{HostConvArgs, host_conv1d};
+use crate::host::Dims;
+use crate::method::{Method, Path, path};
 use crate::mode::{Mode, Operation, padding};
 
-/// Options of [`convolve1d`]: the NumPy mode, which NumPy function to follow, and the number
-/// of channel groups.
+/// Options of [`convolve1d`]: the NumPy mode, which NumPy function to follow, the number of
+/// channel groups and the [`Method`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Convolve1dOptions {
     /// NumPy's `mode`. Default [`Mode::Full`], as in NumPy.
@@ -18,6 +21,8 @@ pub struct Convolve1dOptions {
     pub operation: Operation,
     /// Channel groups: input channel group `g` only feeds output channel group `g`. Default 1.
     pub groups: usize,
+    /// How the convolution is computed. Default [`Method::Auto`].
+    pub method: Method,
 }
 
 impl Default for Convolve1dOptions {
@@ -33,7 +38,14 @@ impl Convolve1dOptions {
             mode,
             operation: Operation::Convolution,
             groups: 1,
+            method: Method::Auto,
         }
+    }
+
+    /// Sets the method.
+    pub fn with_method(mut self, method: Method) -> Self {
+        self.method = method;
+        self
     }
 
     /// Sets the number of channel groups.
@@ -194,16 +206,51 @@ pub fn convolve1d(
     bias: Option<Tensor<1>>,
     options: Convolve1dOptions,
 ) -> Result<Tensor<3>, ConvolveError> {
-    let [_, _, n] = x.dims();
-    let [_, _, m] = weight.dims();
+    let [batch, cin, n] = x.dims();
+    let [cout, _, m] = weight.dims();
     check_batched(&x, &weight, bias.as_ref(), &options)?;
-    let weight = match options.operation {
-        Operation::Convolution => weight.flip([2]),
-        Operation::Correlation => weight,
+    let (left, right) = padding(n, m, options.mode, options.operation);
+    let d = Dims {
+        batch,
+        cin,
+        n,
+        cout,
+        m,
+        groups: options.groups,
+        left,
+        right,
     };
-    let pad = padding(n, m, options.mode, options.operation);
-    let conv_options = ConvOptions::new_with_padding([1], [pad], [1], options.groups);
-    Ok(conv1d(x, weight, bias, conv_options))
+    let dtype = if x.dtype() == weight.dtype() {
+        x.dtype()
+    } else {
+        weight.dtype()
+    };
+    match path(options.method, &x.device(), dtype, &d) {
+        Path::Burn => {
+            let weight = match options.operation {
+                Operation::Convolution => weight.flip([2]),
+                Operation::Correlation => weight,
+            };
+            let conv_options =
+                ConvOptions::new_with_padding([1], [(left, right)], [1], options.groups);
+            Ok(conv1d(x, weight, bias, conv_options))
+        }
+        Path::Host(kernel) => {
+            let flip = options.operation == Operation::Convolution;
+            let args = HostConvArgs {
+                left,
+                right,
+                groups: options.groups,
+                flip,
+                kernel,
+            };
+            let y = host_conv1d(x, weight, args);
+            Ok(match bias {
+                Some(bias) => y + bias.reshape([1, cout, 1]),
+                None => y,
+            })
+        }
+    }
 }
 
 /// Checks the arguments of [`convolve1d`] without computing anything.

@@ -4,12 +4,37 @@
 
 pub mod backend;
 mod error;
+mod ext;
 mod functional;
+mod host;
+mod method;
 pub mod mode;
 mod module;
 
 pub use backend::{Backend, BackendError};
 pub use error::ConvolveError;
 pub use functional::{Convolve1dOptions, convolve, convolve1d, correlate};
+pub use method::Method;
 pub use mode::{Mode, Operation};
 pub use module::{NpConvolve1d, NpConvolve1dConfig};
+
+/// Internals exposed for `benches/` only; not part of the API.
+#[doc(hidden)]
+pub mod bench_support {
+    pub use crate::host::HostKernel;
+
+    /// One signal through one host kernel (NumPy convolution, `full` padding).
+    pub fn host_conv(x: &[f32], w: &[f32], n: usize, m: usize, kernel: HostKernel) -> Vec<f32> {
+        let d = crate::host::Dims {
+            batch: 1,
+            cin: 1,
+            n,
+            cout: 1,
+            m,
+            groups: 1,
+            left: m - 1,
+            right: m - 1,
+        };
+        crate::host::conv(x, w, &d, true, kernel)
+    }
+}

@@ -7,6 +7,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::error::ConvolveError;
 use crate::functional::{Convolve1dOptions, convolve1d};
+use crate::method::Method;
 use crate::mode::Mode;
 
 /// Configuration of an [`NpConvolve1d`] layer, built with [`init`](Self::init) or
@@ -38,6 +39,9 @@ pub struct NpConvolve1dConfig {
     /// `np.convolve` has none.
     #[config(default = false)]
     pub bias: bool,
+    /// How the convolution is computed. Default [`Method::Auto`].
+    #[config(default = "Method::Auto")]
+    pub method: Method,
     /// Initializer of the weight and the bias. Default Kaiming-uniform with gain `1/√3`, the
     /// default of Burn's `Conv1d`.
     #[config(
@@ -80,6 +84,9 @@ pub struct NpConvolve1d {
     /// NumPy's mode.
     #[module(skip)]
     pub mode: Mode,
+    /// How the convolution is computed.
+    #[module(skip)]
+    pub method: Method,
 }
 
 impl NpConvolve1dConfig {
@@ -117,6 +124,7 @@ impl NpConvolve1dConfig {
             bias,
             groups: self.groups,
             mode: self.mode,
+            method: self.method,
         })
     }
 
@@ -172,6 +180,7 @@ impl NpConvolve1d {
             bias: None,
             groups: 1,
             mode,
+            method: Method::Auto,
         })
     }
 
@@ -197,7 +206,9 @@ impl NpConvolve1d {
 
     /// The options this layer passes to [`convolve1d`].
     pub fn options(&self) -> Convolve1dOptions {
-        Convolve1dOptions::new(self.mode).with_groups(self.groups)
+        Convolve1dOptions::new(self.mode)
+            .with_groups(self.groups)
+            .with_method(self.method)
     }
 
     /// Applies the layer: `np.convolve` of every input row with its kernels, summed per output
@@ -245,6 +256,7 @@ impl ModuleDisplay for NpConvolve1d {
             .add("kernel_size", &self.kernel_size())
             .add("groups", &self.groups)
             .add("mode", &self.mode.to_string())
+            .add("method", &self.method.to_string())
             .add("bias", &self.bias.is_some())
             .optional()
     }

@@ -20,7 +20,7 @@ fn config_files() -> Vec<std::path::PathBuf> {
 fn is_layer_config(path: &std::path::Path) -> bool {
     let text = std::fs::read_to_string(path).unwrap();
     let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-    value.get("kernel_size").is_some()
+    value.get("channels_in").is_some()
 }
 
 on_every_backend! {
@@ -94,5 +94,38 @@ fn unknown_mode_in_a_config_file_names_the_valid_modes() {
             "{err}"
         );
     }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn methods_parse_and_serialise_by_name() {
+    use burn_npconv::Method;
+    for method in Method::ALL {
+        assert_eq!(method.to_string().parse::<Method>().unwrap(), method);
+        let config = NpConvolve1dConfig::new(1, 1, 3).with_method(method);
+        let json = burn::config::config_to_json(&config);
+        assert!(
+            json.contains(&format!("\"method\": \"{method}\"")),
+            "{json}"
+        );
+    }
+    assert_eq!(NpConvolve1dConfig::new(1, 1, 3).method, Method::Auto);
+    let err = "FFT".parse::<Method>().unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "unknown method \"FFT\": use one of \"auto\", \"direct\" or \"fft\""
+    );
+
+    let dir = std::env::temp_dir().join(format!("npconv-bad-method-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = burn::config::config_to_json(&NpConvolve1dConfig::new(1, 1, 3))
+        .replace("\"auto\"", "\"overlap-add\"");
+    let path = dir.join("bad.json");
+    std::fs::write(&path, json).unwrap();
+    let err = NpConvolve1dConfig::load(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("unknown method") && err.contains("overlap-add"),
+        "{err}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }

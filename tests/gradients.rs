@@ -9,7 +9,7 @@ mod common;
 use burn::module::{Module, Param};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::Device;
-use burn_npconv::{Mode, NpConvolve1d, NpConvolve1dConfig, Operation, mode};
+use burn_npconv::{Method, Mode, NpConvolve1d, NpConvolve1dConfig, Operation, mode};
 use common::{assert_close, oracle, t1, t3, values};
 
 /// A deterministic pseudo-random sequence in [-1, 1), multiples of 1/64 (exact in f32).
@@ -88,7 +88,7 @@ fn shapes() -> Vec<Shape> {
     out
 }
 
-fn check_identities(s: Shape, device: &Device) {
+fn check_identities(s: Shape, method: Method, device: &Device) {
     let device = device.clone().autodiff();
     let per_in = s.cin / s.groups;
     let per_out = s.cout / s.groups;
@@ -104,6 +104,7 @@ fn check_identities(s: Shape, device: &Device) {
         bias: s.bias.then(|| Param::from_tensor(t1(&bv, &device))),
         groups: s.groups,
         mode: s.mode,
+        method,
     };
     let g = t3(&gv, [s.batch, s.cout, len], &device);
     let loss = (layer.forward(x.clone()) * g).sum();
@@ -161,7 +162,7 @@ fn check_identities(s: Shape, device: &Device) {
             want_dw.extend(acc);
         }
     }
-    let what = format!("{s:?}");
+    let what = format!("{s:?} {method}");
     assert_close(&dx, &want_dx, per_out * s.m, 1.0, &format!("dL/dx {what}"));
     assert_close(&dw, &want_dw, s.batch * full, 1.0, &format!("dL/dw {what}"));
 
@@ -192,8 +193,10 @@ struct TwoLayers {
 
 on_every_backend! {
     fn gradients_satisfy_the_convolution_identities(device: &Device) {
-        for shape in shapes() {
-            check_identities(shape, device);
+        for method in Method::ALL {
+            for shape in shapes() {
+                check_identities(shape, method, device);
+            }
         }
     }
 

@@ -5,7 +5,7 @@
 
 use burn::module::Param;
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use burn_npconv::{Mode, NpConvolve1d, mode};
+use burn_npconv::{Method, Mode, NpConvolve1d, mode};
 
 fn f64_tensor<const D: usize>(values: &[f64], shape: [usize; D], device: &Device) -> Tensor<D> {
     Tensor::from_data(
@@ -48,6 +48,7 @@ impl Problem {
             bias: Some(Param::from_tensor(f64_tensor(b, [self.shape_w[0]], device))),
             groups: self.groups,
             mode: self.mode,
+            method: Method::Auto,
         };
         let x = f64_tensor(x, self.shape_x, device);
         let g = f64_tensor(
@@ -84,6 +85,7 @@ fn check(batch: usize, cin: usize, cout: usize, groups: usize, n: usize, m: usiz
         bias: Some(Param::from_tensor(f64_tensor(&b, [cout], &auto))),
         groups,
         mode,
+        method: Method::Auto,
     };
     let g = f64_tensor(&p.g, [batch, cout, len], &auto);
     let grads = (layer.forward(xt.clone()).tanh() * g).sum().backward();

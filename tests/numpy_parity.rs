@@ -4,10 +4,13 @@ mod common;
 
 use burn::module::Param;
 use burn::tensor::Device;
-use burn_npconv::{Mode, NpConvolve1d, Operation, convolve, correlate};
+use burn_npconv::{
+    Convolve1dOptions, Method, Mode, NpConvolve1d, Operation, convolve, convolve1d, correlate,
+};
 use common::fixtures::{self, LayerCase, Pair};
 use common::{assert_close, max_abs, t1, t3, values};
 
+/// `convolve` / `correlate` (method Auto), and `convolve1d` with every method.
 fn check_pair(pair: &Pair, device: &Device) {
     let (n, m) = (pair.a.len(), pair.v.len());
     let scale = max_abs(&pair.a) * max_abs(&pair.v);
@@ -20,6 +23,21 @@ fn check_pair(pair: &Pair, device: &Device) {
         .unwrap();
         let what = format!("{} N={n} M={m} mode={mode}", op.numpy_name());
         assert_close(&values(got), expected, n.min(m), scale, &what);
+        for method in Method::ALL {
+            let options = Convolve1dOptions::new(*mode)
+                .with_operation(*op)
+                .with_method(method);
+            let x = t3(&pair.a, [1, 1, n], device);
+            let w = t3(&pair.v, [1, 1, m], device);
+            let got = convolve1d(x, w, None, options).unwrap();
+            assert_close(
+                &values(got),
+                expected,
+                n.min(m),
+                scale,
+                &format!("{what} method={method}"),
+            );
+        }
     }
 }
 
@@ -28,7 +46,7 @@ fn flat(v: &[Vec<Vec<f64>>]) -> (Vec<f64>, [usize; 3]) {
     (v.iter().flatten().flatten().copied().collect(), shape)
 }
 
-fn layer_for(case: &LayerCase, device: &Device) -> NpConvolve1d {
+fn layer_for(case: &LayerCase, method: Method, device: &Device) -> NpConvolve1d {
     let (w, w_shape) = flat(&case.weight);
     NpConvolve1d {
         weight: Param::from_tensor(t3(&w, w_shape, device)),
@@ -38,6 +56,7 @@ fn layer_for(case: &LayerCase, device: &Device) -> NpConvolve1d {
             .map(|b| Param::from_tensor(t1(b, device))),
         groups: case.groups,
         mode: case.mode,
+        method,
     }
 }
 
@@ -57,15 +76,15 @@ on_every_backend! {
     }
 
     fn layer_with_channels_groups_and_bias(device: &Device) {
-        for case in &fixtures::get().layers {
-            let layer = layer_for(case, device);
+        for (case, method) in fixtures::get().layers.iter().flat_map(|c| Method::ALL.map(|m| (c, m))) {
+            let layer = layer_for(case, method, device);
             let (x, x_shape) = flat(&case.x);
             let got = layer.forward(t3(&x, x_shape, device));
             let (expected, e_shape) = flat(&case.expected);
             assert_eq!(got.dims(), e_shape, "mode {} groups {}", case.mode, case.groups);
             let per_in = x_shape[1] / case.groups;
             let scale = (max_abs(&x) * max_abs(&flat(&case.weight).0)).max(1.0);
-            let what = format!("layer {x_shape:?} mode {} groups {}", case.mode, case.groups);
+            let what = format!("layer {x_shape:?} mode {} groups {} method {method}", case.mode, case.groups);
             assert_close(&values(got), &expected, per_in * x_shape[2].min(case.weight[0][0].len()) + 1, scale, &what);
         }
     }

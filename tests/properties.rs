@@ -6,7 +6,7 @@ mod common;
 
 use burn::module::Param;
 use burn::tensor::Device;
-use burn_npconv::{Convolve1dOptions, Mode, NpConvolve1d, Operation, convolve1d, mode};
+use burn_npconv::{Convolve1dOptions, Method, Mode, NpConvolve1d, Operation, convolve1d, mode};
 use common::{assert_close, fixtures, oracle, t1, t3, values};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -78,6 +78,7 @@ struct Case {
     m: usize,
     mode: Mode,
     op: Operation,
+    method: Method,
     x: Vec<f64>,
     w: Vec<f64>,
     bias: Option<Vec<f64>>,
@@ -91,6 +92,7 @@ fn values_in(len: usize) -> impl Strategy<Value = Vec<f64>> {
 fn cases() -> impl Strategy<Value = Case> {
     let modes = prop::sample::select(Mode::ALL.to_vec());
     let ops = prop::sample::select(vec![Operation::Convolution, Operation::Correlation]);
+    let methods = prop::sample::select(Method::ALL.to_vec());
     (
         1..=3usize,
         1..=3usize,
@@ -100,10 +102,10 @@ fn cases() -> impl Strategy<Value = Case> {
         1..=16usize,
         modes,
         ops,
-        any::<bool>(),
+        (methods, any::<bool>()),
     )
         .prop_flat_map(
-            |(batch, groups, per_in, per_out, n, m, mode, op, has_bias)| {
+            |(batch, groups, per_in, per_out, n, m, mode, op, (method, has_bias))| {
                 let (cin, cout) = (groups * per_in, groups * per_out);
                 (
                     values_in(batch * cin * n),
@@ -121,6 +123,7 @@ fn cases() -> impl Strategy<Value = Case> {
                             m,
                             mode,
                             op,
+                            method,
                             x,
                             w,
                             bias,
@@ -156,7 +159,8 @@ fn check(case: &Case, device: &Device) -> Result<(), TestCaseError> {
     let b = case.bias.as_ref().map(|b| t1(b, device));
     let options = Convolve1dOptions::new(case.mode)
         .with_groups(case.groups)
-        .with_operation(case.op);
+        .with_operation(case.op)
+        .with_method(case.method);
     let got = convolve1d(x.clone(), w.clone(), b.clone(), options)
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
     let len = mode::output_len(case.n, case.m, case.mode);
@@ -176,6 +180,7 @@ fn check(case: &Case, device: &Device) -> Result<(), TestCaseError> {
             bias: b.map(Param::from_tensor),
             groups: case.groups,
             mode: case.mode,
+            method: case.method,
         };
         assert_close(
             &values(layer.forward(x)),
@@ -201,6 +206,6 @@ fn run_properties(device: &Device, count: u32) {
 
 on_every_backend! {
     fn batched_tensor_code_matches_the_oracle(device: &Device) {
-        run_properties(device, 64);
+        run_properties(device, 96);
     }
 }

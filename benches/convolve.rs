@@ -1,0 +1,209 @@
+//! Criterion benches of burn-npconv (see the README's "Performance" section).
+//!
+//! ```text
+//! cargo bench --bench convolve --all-features                 # everything (about 15 minutes)
+//! cargo bench --bench convolve --all-features -- grid/flex    # one group
+//! ```
+//! Groups (ids are what benches/report.py reads from target/criterion):
+//! - `grid/{backend}/{method}`: one signal, `N` in {1e3, 1e4, 1e5, 1e6} x `M` in {3, 15, 63,
+//!   255, 1023, 4095} (`M <= N`) x every mode; ids `{mode}-N{n}-M{m}`.
+//! - `conv1d/{backend}`: Burn's bare `conv1d` on the same shapes (the yardstick of `Direct`).
+//! - `host/{kernel}`: the two host kernels alone, for the cost model of `Method::Auto`.
+//! - `batched/{backend}/{method}`: `[64, 16, 16000]`, depthwise 31-tap kernels, `same` mode,
+//!   forward and forward+backward.
+//!
+//! Every timed region ends with `device.sync()`, so GPU timings are not dispatch times.
+
+use std::time::{Duration, Instant};
+
+use burn::tensor::module::conv1d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Distribution, Tensor};
+use burn_npconv::bench_support::{HostKernel, host_conv};
+use burn_npconv::{Backend, Convolve1dOptions, Method, Mode, convolve1d, mode};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+
+const NS: [usize; 4] = [1_000, 10_000, 100_000, 1_000_000];
+const MS: [usize; 6] = [3, 15, 63, 255, 1023, 4095];
+
+fn grid() -> impl Iterator<Item = (Mode, usize, usize)> {
+    Mode::ALL.into_iter().flat_map(|mode| {
+        NS.into_iter().flat_map(move |n| {
+            MS.into_iter()
+                .filter(move |&m| m <= n)
+                .map(move |m| (mode, n, m))
+        })
+    })
+}
+
+fn signal(shape: [usize; 3], device: &Device) -> Tensor<3> {
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
+}
+
+fn time<F: FnMut()>(iters: u64, device: &Device, mut f: F) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        f();
+    }
+    device.sync().expect("device sync");
+    start.elapsed()
+}
+
+/// Work (multiply-adds) of a direct convolution: too slow to bench beyond this on a backend.
+fn direct_work(n: usize, m: usize, md: Mode) -> usize {
+    mode::output_len(n, m, md) * m
+}
+
+/// Direct convolutions beyond this many multiply-adds take seconds per run: not benched.
+fn direct_budget(backend: Backend) -> usize {
+    match backend {
+        Backend::Flex => 300_000_000,
+        Backend::NdArray => 50_000_000,
+        Backend::Wgpu => 30_000_000,
+    }
+}
+
+fn bench_grid(c: &mut Criterion) {
+    for backend in Backend::enabled() {
+        let Ok(device) = backend.device() else {
+            eprintln!("skipping {backend}: no device");
+            continue;
+        };
+        let methods: &[Method] = match backend {
+            Backend::Wgpu => &[Method::Direct],
+            _ => &[Method::Auto, Method::Direct, Method::Fft],
+        };
+        for &method in methods {
+            let mut group = c.benchmark_group(format!("grid/{backend}/{method}"));
+            group
+                .sample_size(10)
+                .warm_up_time(Duration::from_millis(200))
+                .measurement_time(Duration::from_millis(800));
+            for (md, n, m) in grid() {
+                if (method == Method::Direct && direct_work(n, m, md) > direct_budget(backend))
+                    || (backend == Backend::Wgpu && md != Mode::Same)
+                {
+                    continue;
+                }
+                let x = signal([1, 1, n], &device);
+                let w = signal([1, 1, m], &device);
+                let options = Convolve1dOptions::new(md).with_method(method);
+                group.bench_function(
+                    BenchmarkId::from_parameter(format!("{md}-N{n}-M{m}")),
+                    |b| {
+                        b.iter_custom(|iters| {
+                            time(iters, &device, || {
+                                let _ = convolve1d(x.clone(), w.clone(), None, options).unwrap();
+                            })
+                        })
+                    },
+                );
+            }
+            group.finish();
+        }
+
+        let mut group = c.benchmark_group(format!("conv1d/{backend}"));
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(200))
+            .measurement_time(Duration::from_millis(800));
+        for (md, n, m) in grid().filter(|&(md, n, m)| {
+            md == Mode::Same && direct_work(n, m, md) <= direct_budget(backend)
+        }) {
+            let x = signal([1, 1, n], &device);
+            let w = signal([1, 1, m], &device);
+            let (left, right) = mode::padding(n, m, md, burn_npconv::Operation::Convolution);
+            let options = ConvOptions::new_with_padding([1], [(left, right)], [1], 1);
+            group.bench_function(
+                BenchmarkId::from_parameter(format!("{md}-N{n}-M{m}")),
+                |b| {
+                    b.iter_custom(|iters| {
+                        time(iters, &device, || {
+                            let _ = conv1d(x.clone(), w.clone(), None, options.clone());
+                        })
+                    })
+                },
+            );
+        }
+        group.finish();
+    }
+}
+
+fn bench_host(c: &mut Criterion) {
+    for kernel in [HostKernel::Direct, HostKernel::Fft] {
+        let mut group = c.benchmark_group(format!("host/{kernel:?}"));
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(200))
+            .measurement_time(Duration::from_millis(800));
+        for (n, m) in [
+            (100_000, 3),
+            (100_000, 15),
+            (100_000, 31),
+            (100_000, 63),
+            (100_000, 127),
+            (100_000, 255),
+            (1_000_000, 63),
+            (16_000, 31),
+        ] {
+            let x: Vec<f32> = (0..n).map(|i| (i % 17) as f32 - 8.0).collect();
+            let w: Vec<f32> = (0..m).map(|i| (i % 5) as f32 - 2.0).collect();
+            group.bench_function(BenchmarkId::from_parameter(format!("N{n}-M{m}")), |b| {
+                b.iter(|| host_conv(&x, &w, n, m, kernel))
+            });
+        }
+        group.finish();
+    }
+}
+
+fn bench_batched(c: &mut Criterion) {
+    let (batch, channels, n, m) = (64, 16, 16_000, 31);
+    for backend in Backend::enabled() {
+        let Ok(device) = backend.device() else {
+            continue;
+        };
+        let methods: &[Method] = match backend {
+            Backend::Wgpu => &[Method::Direct],
+            _ => &[Method::Auto, Method::Direct, Method::Fft],
+        };
+        let mut group = c.benchmark_group(format!("batched/{backend}"));
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(200))
+            .measurement_time(Duration::from_secs(2));
+        for &method in methods {
+            let options = Convolve1dOptions::new(Mode::Same)
+                .with_groups(channels)
+                .with_method(method);
+            let x = signal([batch, channels, n], &device);
+            let w = signal([channels, 1, m], &device);
+            group.bench_function(BenchmarkId::new("forward", method), |b| {
+                b.iter_custom(|iters| {
+                    time(iters, &device, || {
+                        let _ = convolve1d(x.clone(), w.clone(), None, options).unwrap();
+                    })
+                })
+            });
+            let ad = device.clone().autodiff();
+            let x = signal([batch, channels, n], &ad).require_grad();
+            let w = signal([channels, 1, m], &ad).require_grad();
+            group.bench_function(BenchmarkId::new("forward+backward", method), |b| {
+                b.iter_custom(|iters| {
+                    time(iters, &device, || {
+                        let y = convolve1d(x.clone(), w.clone(), None, options).unwrap();
+                        let grads = y.sum().backward();
+                        let _ = (x.grad(&grads), w.grad(&grads));
+                    })
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().configure_from_args();
+    targets = bench_host, bench_grid, bench_batched
+}
+criterion_main!(benches);

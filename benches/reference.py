@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Times np.convolve, scipy.signal.convolve(method="auto") and scipy.signal.oaconvolve on the
+grid of benches/convolve.rs (one f32 signal, N x M x mode) and writes
+benches/results/reference.json. Run it on the same machine, right after `cargo bench`:
+
+    pip install numpy scipy matplotlib
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python3 benches/reference.py
+"""
+import json
+import os
+import pathlib
+import sys
+import timeit
+
+import numpy as np
+import scipy
+import scipy.signal
+
+NS = [1_000, 10_000, 100_000, 1_000_000]
+MS = [3, 15, 63, 255, 1023, 4095]
+MODES = ["valid", "same", "full"]
+OUT = pathlib.Path(__file__).with_name("results") / "reference.json"
+
+
+def best_time(fn, budget=0.8):
+    """Median of 7 repeats, each long enough to be timed (seconds per call)."""
+    timer = timeit.Timer(fn)
+    number, _ = timer.autorange()
+    while number > 1 and number * min(timer.repeat(repeat=1, number=1)) > budget:
+        number //= 2
+    runs = [t / number for t in timer.repeat(repeat=7, number=number)]
+    return sorted(runs)[len(runs) // 2]
+
+
+def main():
+    rng = np.random.default_rng(0)
+    results = {}
+    total = sum(1 for n in NS for m in MS if m <= n) * len(MODES)
+    done = 0
+    for mode in MODES:
+        for n in NS:
+            for m in MS:
+                if m > n:
+                    continue
+                x = rng.standard_normal(n).astype(np.float32)
+                v = rng.standard_normal(m).astype(np.float32)
+                key = f"{mode}-N{n}-M{m}"
+                results[key] = {
+                    "np.convolve": best_time(lambda: np.convolve(x, v, mode)),
+                    "scipy.signal.convolve": best_time(lambda: scipy.signal.convolve(x, v, mode, method="auto")),
+                    "scipy.signal.oaconvolve": best_time(lambda: scipy.signal.oaconvolve(x, v, mode)),
+                }
+                done += 1
+                best = min(results[key].values())
+                print(f"[{done}/{total}] {key}: best reference {best * 1e3:.3f} ms", flush=True)
+    doc = {
+        "numpy_version": np.__version__,
+        "scipy_version": scipy.__version__,
+        "python_version": sys.version.split()[0],
+        "openblas_env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
+        "seconds": results,
+    }
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()

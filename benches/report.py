@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Reads criterion's results (target/criterion) and benches/results/reference.json, prints per
+grid point our time, the best reference time and their ratio as a Markdown table, checks the
+targets, and draws time vs kernel length. Writes benches/results/report.md and docs/bench.png.
+
+    python3 benches/report.py
+"""
+import json
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CRITERION = ROOT / "target" / "criterion"
+REFERENCE = ROOT / "benches" / "results" / "reference.json"
+REPORT = ROOT / "benches" / "results" / "report.md"
+PLOT = ROOT / "docs" / "bench.png"
+
+
+def load_criterion():
+    """{(group, id): median seconds} from every benchmark criterion measured."""
+    out = {}
+    for bench in CRITERION.rglob("new/benchmark.json"):
+        meta = json.loads(bench.read_text())
+        est = json.loads((bench.parent / "estimates.json").read_text())
+        group = meta["group_id"]
+        ident = "/".join(p for p in (meta.get("function_id"), meta.get("value_str")) if p)
+        out[(group, ident)] = est["median"]["point_estimate"] * 1e-9
+    return out
+
+
+def fmt(seconds):
+    if seconds is None:
+        return "–"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.0f} µs"
+
+
+def main():
+    ours = load_criterion()
+    ref = json.loads(REFERENCE.read_text())
+    lines = []
+    say = lines.append
+    say(f"Reference: NumPy {ref['numpy_version']}, SciPy {ref['scipy_version']}; ratio = best reference / ours (> 1: we are faster).\n")
+    say("| mode | N | M | flex auto | ndarray auto | best reference | ratio flex | ratio ndarray vs np.convolve | flex direct / bare conv1d |")
+    say("|---|---|---|---|---|---|---|---|---|")
+    misses = {"flex >= 1x": [], "flex >= 2x (M >= 31)": [], "ndarray >= np.convolve": [], "direct within 5%": []}
+    plot_rows = []
+    for key, refs in ref["seconds"].items():
+        mode, n, m = key.split("-")
+        n, m = int(n[1:]), int(m[1:])
+        best_name, best = min(refs.items(), key=lambda kv: kv[1])
+        flex = ours.get(("grid/flex/auto", key))
+        nd = ours.get(("grid/ndarray/auto", key))
+        direct = ours.get(("grid/flex/direct", key))
+        bare = ours.get(("conv1d/flex", key))
+        ratio = best / flex if flex else None
+        ratio_nd = refs["np.convolve"] / nd if nd else None
+        overhead = direct / bare if direct and bare else None
+        def x(v, digits=2):
+            return "–" if v is None else f"{v:.{digits}f}x"
+        say(f"| {mode} | {n:,} | {m:,} | {fmt(flex)} | {fmt(nd)} | {fmt(best)} ({best_name}) | "
+            f"{x(ratio)} | {x(ratio_nd)} | {x(overhead, 3)} |")
+        if ratio is not None and ratio < 1.0:
+            misses["flex >= 1x"].append(f"{key} ({ratio:.2f}x)")
+        if ratio is not None and m >= 31 and ratio < 2.0:
+            misses["flex >= 2x (M >= 31)"].append(f"{key} ({ratio:.2f}x)")
+        if ratio_nd is not None and ratio_nd < 1.0:
+            misses["ndarray >= np.convolve"].append(f"{key} ({ratio_nd:.2f}x)")
+        if overhead is not None and overhead > 1.05:
+            misses["direct within 5%"].append(f"{key} ({overhead:.3f})")
+        plot_rows.append((mode, n, m, flex, nd, refs, direct))
+    say("")
+    for target, miss in misses.items():
+        say(f"- target {target}: " + ("met at every measured point" if not miss else f"missed at {len(miss)} points: " + ", ".join(miss)))
+    batched = {k[1]: v for k, v in ours.items() if k[0].startswith("batched/")}
+    if batched:
+        say("\nBatched `[64, 16, 16000]`, depthwise 31 taps, same mode:\n")
+        say("| backend | case | time |")
+        say("|---|---|---|")
+        for (group, ident), v in sorted(ours.items()):
+            if group.startswith("batched/"):
+                say(f"| {group.split('/')[1]} | {ident} | {fmt(v)} |")
+    text = "\n".join(lines) + "\n"
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(text)
+    print(text)
+    plot(plot_rows)
+
+
+def plot(rows):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed: no plot")
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, n in zip(axes, (100_000, 1_000_000)):
+        sel = sorted((r for r in rows if r[0] == "same" and r[1] == n), key=lambda r: r[2])
+        ms = [r[2] for r in sel]
+        series = {
+            "burn-npconv flex auto": [r[3] for r in sel],
+            "burn-npconv ndarray auto": [r[4] for r in sel],
+            "burn-npconv flex direct (Burn conv1d)": [r[6] for r in sel],
+            "np.convolve": [r[5]["np.convolve"] for r in sel],
+            "scipy.signal.convolve": [r[5]["scipy.signal.convolve"] for r in sel],
+            "scipy.signal.oaconvolve": [r[5]["scipy.signal.oaconvolve"] for r in sel],
+        }
+        for name, ys in series.items():
+            pts = [(m, y * 1e3) for m, y in zip(ms, ys) if y]
+            if pts:
+                style = "-o" if name.startswith("burn") else "--s"
+                ax.plot(*zip(*pts), style, label=name, markersize=4)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("kernel length M")
+        ax.set_ylabel("time (ms)")
+        ax.set_title(f"one f32 signal, N = {n:,}, mode same")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    PLOT.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(PLOT, dpi=110)
+    print(f"wrote {PLOT}")
+
+
+if __name__ == "__main__":
+    main()
