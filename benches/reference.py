@@ -22,13 +22,12 @@ MODES = ["valid", "same", "full"]
 OUT = pathlib.Path(__file__).with_name("results") / "reference.json"
 
 
-def best_time(fn, budget=0.8):
-    """Median of 7 repeats, each long enough to be timed (seconds per call)."""
+def best_time(fn):
+    """Median of 5 repeats of a batch of calls lasting about 0.1 s (seconds per call)."""
     timer = timeit.Timer(fn)
-    number, _ = timer.autorange()
-    while number > 1 and number * min(timer.repeat(repeat=1, number=1)) > budget:
-        number //= 2
-    runs = [t / number for t in timer.repeat(repeat=7, number=number)]
+    one = timer.timeit(number=1)
+    number = max(1, int(0.1 / max(one, 1e-7)))
+    runs = [t / number for t in timer.repeat(repeat=5, number=number)]
     return sorted(runs)[len(runs) // 2]
 
 

@@ -117,7 +117,8 @@ fn shape3<T: TensorMetadata>(t: &T) -> [usize; 3] {
 
 /// Host access to a CPU backend's f32 tensors.
 trait HostTensors: Backend {
-    fn read(t: FloatTensor<Self>) -> Vec<f32>;
+    /// Runs `f` on the tensor's f32 values, without copying them when they are contiguous.
+    fn read<R>(t: FloatTensor<Self>, f: impl FnOnce(&[f32]) -> R) -> R;
     fn write(values: Vec<f32>, shape: [usize; 3]) -> FloatTensor<Self>;
 }
 
@@ -127,7 +128,9 @@ fn host_forward<B: HostTensors>(
     args: HostConvArgs,
 ) -> FloatTensor<B> {
     let d = dims(shape3(&x), shape3(&w), &args);
-    let y = crate::host::conv(&B::read(x), &B::read(w), &d, args.flip, args.kernel);
+    let y = B::read(x, |x| {
+        B::read(w, |w| crate::host::conv(x, w, &d, args.flip, args.kernel))
+    });
     B::write(y, [d.batch, d.cout, d.out_len()])
 }
 
@@ -138,7 +141,11 @@ fn host_input_grad<B: HostTensors>(
     args: HostConvArgs,
 ) -> FloatTensor<B> {
     let d = dims(shape3(&x), shape3(&w), &args);
-    let dx = crate::host::input_grad(&B::read(gy), &B::read(w), &d, args.flip, args.kernel);
+    let dx = B::read(gy, |gy| {
+        B::read(w, |w| {
+            crate::host::input_grad(gy, w, &d, args.flip, args.kernel)
+        })
+    });
     B::write(dx, [d.batch, d.cin, d.n])
 }
 
@@ -150,7 +157,9 @@ fn host_weight_grad<B: HostTensors>(
 ) -> FloatTensor<B> {
     let w_shape = shape3(&w);
     let d = dims(shape3(&x), w_shape, &args);
-    let dw = crate::host::weight_grad(&B::read(x), &B::read(gy), &d, args.flip);
+    let dw = B::read(x, |x| {
+        B::read(gy, |gy| crate::host::weight_grad(x, gy, &d, args.flip))
+    });
     B::write(dw, w_shape)
 }
 
@@ -162,10 +171,10 @@ mod flex {
     use burn::tensor::TensorData;
 
     impl HostTensors for Flex {
-        fn read(t: FlexTensor) -> Vec<f32> {
+        fn read<R>(t: FlexTensor, f: impl FnOnce(&[f32]) -> R) -> R {
             let t = t.to_contiguous();
             match t.as_slice::<f32>() {
-                Some(values) => values.to_vec(),
+                Some(values) => f(values),
                 None => panic!("host convolution needs f32 tensors, got {:?}", t.dtype()),
             }
         }
@@ -207,13 +216,13 @@ mod ndarray {
     use burn::tensor::TensorData;
 
     impl HostTensors for NdArray {
-        fn read(t: NdArrayTensor) -> Vec<f32> {
+        fn read<R>(t: NdArrayTensor, f: impl FnOnce(&[f32]) -> R) -> R {
             match &t {
                 NdArrayTensor::F32(storage) => {
                     let view = storage.view();
                     match view.as_slice() {
-                        Some(values) => values.to_vec(),
-                        None => view.iter().copied().collect(),
+                        Some(values) => f(values),
+                        None => f(&view.iter().copied().collect::<Vec<_>>()),
                     }
                 }
                 other => panic!(

@@ -79,18 +79,22 @@ pub fn conv(x: &[f32], w: &[f32], d: &Dims, flip: bool, kernel: HostKernel) -> V
 
 const TILE: usize = 2048;
 
+/// Every input row with `left` zeros before and `right` after.
+fn padded(x: &[f32], d: &Dims) -> Vec<f32> {
+    let mut out = Vec::with_capacity(x.len() / d.n * (d.n + d.left + d.right));
+    for row in x.chunks(d.n) {
+        out.resize(out.len() + d.left, 0.0);
+        out.extend_from_slice(row);
+        out.resize(out.len() + d.right, 0.0);
+    }
+    out
+}
+
 fn direct(x: &[f32], wk: &[f32], d: &Dims) -> Vec<f32> {
     let (l, cpg, opg, m) = (d.out_len(), d.cpg(), d.opg(), d.m);
     let padded_len = d.n + d.left + d.right;
     // Each padded input row once.
-    let xpad: Vec<f32> = x
-        .chunks(d.n)
-        .flat_map(|row| {
-            std::iter::repeat_n(0.0, d.left)
-                .chain(row.iter().copied())
-                .chain(std::iter::repeat_n(0.0, d.right))
-        })
-        .collect();
+    let xpad = padded(x, d);
     let mut out = vec![0.0f32; d.batch * d.cout * l];
     let threads = rayon::current_num_threads().max(1);
     let rows = d.batch * d.cout;
@@ -306,14 +310,7 @@ pub fn input_grad(gy: &[f32], w: &[f32], d: &Dims, flip: bool, kernel: HostKerne
 pub fn weight_grad(x: &[f32], gy: &[f32], d: &Dims, flip: bool) -> Vec<f32> {
     let (l, cpg, opg, m) = (d.out_len(), d.cpg(), d.opg(), d.m);
     let padded_len = d.n + d.left + d.right;
-    let xpad: Vec<f32> = x
-        .chunks(d.n)
-        .flat_map(|row| {
-            std::iter::repeat_n(0.0, d.left)
-                .chain(row.iter().copied())
-                .chain(std::iter::repeat_n(0.0, d.right))
-        })
-        .collect();
+    let xpad = padded(x, d);
     let mut dw = vec![0.0f32; d.cout * cpg * m];
     dw.par_chunks_mut(m).enumerate().for_each(|(pair, out)| {
         let (o, i) = (pair / cpg, pair % cpg);
