@@ -25,7 +25,7 @@ use burn::train::{
     InferenceStep, Learner, RegressionOutput, SupervisedTraining, TrainOutput, TrainStep,
 };
 use burn_npconv::{Mode, NpConvolve1d, NpConvolve1dConfig};
-use common::{Rng, device_from_args, flag};
+use common::{Error, Rng, device_from_args, flag};
 
 /// Hyperparameters of the denoising run.
 #[derive(Config, Debug)]
@@ -187,13 +187,8 @@ fn evaluate(model: &Denoiser, samples: &[Sample], device: &Device) -> (f64, f64)
     (f64::from(mse), f64::from(noisy_mse))
 }
 
-type Error = Box<dyn std::error::Error>;
-
 fn main() {
-    if let Err(e) = run() {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    common::main_with(run);
 }
 
 fn run() -> Result<(), Error> {

@@ -20,7 +20,7 @@ use burn::module::Module;
 use burn::nn::Initializer;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn_npconv::{Mode, NpConvolve1dConfig, convolve};
-use common::{Rng, device_from_args, flag, host, tensor};
+use common::{Error, Rng, device_from_args, flag, host, tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use plotters::prelude::*;
 
@@ -76,13 +76,8 @@ fn windowed_sinc(taps: usize, cutoff: f64, delay: f64) -> Vec<f64> {
     h.into_iter().map(|v| v / dc).collect()
 }
 
-type Error = Box<dyn std::error::Error>;
-
 fn main() {
-    if let Err(e) = run() {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    common::main_with(run);
 }
 
 fn run() -> Result<(), Error> {

@@ -4,6 +4,17 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use burn_npconv::Backend;
 
+/// What an example's `run` returns.
+pub type Error = Box<dyn std::error::Error>;
+
+/// Runs an example's `run`, printing its error and exiting with status 1 on failure.
+pub fn main_with(run: fn() -> Result<(), Error>) {
+    if let Err(e) = run() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// `--name value` from the command line, or `default`.
 pub fn flag(name: &str, default: &str) -> String {
     let args: Vec<String> = std::env::args().collect();
