@@ -8,7 +8,10 @@
 //! - `grid/{backend}/{method}`: one signal, `N` in {1e3, 1e4, 1e5, 1e6} x `M` in {3, 15, 63,
 //!   255, 1023, 4095} (`M <= N`) x every mode; ids `{mode}-N{n}-M{m}`.
 //! - `conv1d/{backend}`: Burn's bare `conv1d` on the same shapes (the yardstick of `Direct`).
-//! - `host/{kernel}`: the two host kernels alone, for the cost model of `Method::Auto`.
+//! - `host/{kernel}`: the two host kernels alone.
+//!
+//! `CALIBRATE=1 cargo bench --bench convolve` instead prints the two host kernels' times next
+//! to the cost model of `Method::Auto` (`src/host.rs`, `mod cost`), as a Markdown table.
 //! - `batched/{backend}/{method}`: `[64, 16, 16000]`, depthwise 31-tap kernels, `same` mode,
 //!   forward and forward+backward.
 //!
@@ -19,9 +22,9 @@ use std::time::{Duration, Instant};
 use burn::tensor::module::conv1d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
-use burn_npconv::bench_support::{HostKernel, host_conv};
+use burn_npconv::bench_support::{HostKernel, host_conv, modelled};
 use burn_npconv::{Backend, Convolve1dOptions, Method, Mode, convolve1d, mode};
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group};
 
 const NS: [usize; 4] = [1_000, 10_000, 100_000, 1_000_000];
 const MS: [usize; 6] = [3, 15, 63, 255, 1023, 4095];
@@ -204,9 +207,65 @@ fn bench_batched(c: &mut Criterion) {
     }
 }
 
+/// `CALIBRATE=1`: times both host kernels alone (full mode, one signal) over a grid of `N` and
+/// `M`, next to the cost model of `Method::Auto`, and says where the model picks the slower one.
+fn calibrate() {
+    let mut lost = Vec::new();
+    println!("| N | M | direct µs (model) | fft µs (model) | F | Auto picks |");
+    println!("|---|---|---|---|---|---|");
+    for n in NS {
+        for m in [3usize, 7, 15, 31, 63, 127, 255, 511, 1023, 4095] {
+            if m > n {
+                continue;
+            }
+            let x: Vec<f32> = (0..n).map(|i| (i % 17) as f32 - 8.0).collect();
+            let w: Vec<f32> = (0..m).map(|i| (i % 5) as f32 - 2.0).collect();
+            let measure = |kernel| {
+                if kernel == HostKernel::Direct && n * m > 300_000_000 {
+                    return f64::NAN;
+                }
+                let start = Instant::now();
+                std::hint::black_box(host_conv(&x, &w, n, m, kernel));
+                let iters = ((0.1 / start.elapsed().as_secs_f64()) as u32).clamp(3, 100_000);
+                let start = Instant::now();
+                for _ in 0..iters {
+                    std::hint::black_box(host_conv(&x, &w, n, m, kernel));
+                }
+                start.elapsed().as_secs_f64() * 1e6 / f64::from(iters)
+            };
+            let (direct, fft) = (measure(HostKernel::Direct), measure(HostKernel::Fft));
+            let (model_direct, model_fft, pick, f) = modelled(n, m);
+            let (picked, other) = match pick {
+                HostKernel::Direct => (direct, fft),
+                HostKernel::Fft => (fft, direct),
+            };
+            if picked > other {
+                lost.push(format!("N={n} M={m}: {:.2}x", picked / other));
+            }
+            println!(
+                "| {n} | {m} | {direct:.1} ({:.1}) | {fft:.1} ({:.1}) | {f} | {pick:?} |",
+                model_direct / 1e3,
+                model_fft / 1e3
+            );
+        }
+    }
+    println!(
+        "\nAuto picks the slower kernel at {} points: {lost:?}",
+        lost.len()
+    );
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().configure_from_args();
     targets = bench_host, bench_grid, bench_batched
 }
-criterion_main!(benches);
+
+fn main() {
+    if std::env::var_os("CALIBRATE").is_some() {
+        calibrate();
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

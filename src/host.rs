@@ -77,51 +77,89 @@ pub fn conv(x: &[f32], w: &[f32], d: &Dims, flip: bool, kernel: HostKernel) -> V
     }
 }
 
+/// Outputs per task of the direct kernel.
 const TILE: usize = 2048;
 
-/// Every input row with `left` zeros before and `right` after.
-fn padded(x: &[f32], d: &Dims) -> Vec<f32> {
-    let mut out = Vec::with_capacity(x.len() / d.n * (d.n + d.left + d.right));
-    for row in x.chunks(d.n) {
-        out.resize(out.len() + d.left, 0.0);
-        out.extend_from_slice(row);
-        out.resize(out.len() + d.right, 0.0);
+/// Multiply-adds below which a kernel runs on the calling thread: waking rayon's workers costs
+/// more (about 10 µs) than the work itself.
+pub(crate) const SERIAL_MACS: usize = 3 << 20;
+
+/// `len` zeros, written rather than left to `calloc`. A large `vec![0.0; len]` is fresh
+/// memory mapped to the shared zero page: the first write to each page after a read then
+/// copies it and flushes the TLBs of the other cores, which in a virtual machine made an
+/// accumulate-into-zeros kernel several times slower than its arithmetic (perf: most of the
+/// time in `do_wp_page` and inter-processor interrupts). Writing the zeros first avoids it.
+fn zeroed(len: usize) -> Vec<f32> {
+    let mut v = Vec::with_capacity(len);
+    v.resize(len, 0.0f32);
+    v
+}
+
+/// The `len` values of `row` from signed position `start`, zeros outside it: a slice of `row`
+/// when it lies inside, else a copy in `scratch`.
+fn window<'a>(row: &'a [f32], start: isize, len: usize, scratch: &'a mut Vec<f32>) -> &'a [f32] {
+    let n = row.len() as isize;
+    if start >= 0 && start + len as isize <= n {
+        return &row[start as usize..][..len];
     }
-    out
+    scratch.clear();
+    scratch.resize(len, 0.0);
+    let lo = start.max(0);
+    let hi = (start + len as isize).min(n);
+    if lo < hi {
+        scratch[(lo - start) as usize..(hi - start) as usize]
+            .copy_from_slice(&row[lo as usize..hi as usize]);
+    }
+    scratch
 }
 
 fn direct(x: &[f32], wk: &[f32], d: &Dims) -> Vec<f32> {
-    let (l, cpg, opg, m) = (d.out_len(), d.cpg(), d.opg(), d.m);
-    let padded_len = d.n + d.left + d.right;
-    // Each padded input row once.
-    let xpad = padded(x, d);
+    let (l, cpg, opg, m, n) = (d.out_len(), d.cpg(), d.opg(), d.m, d.n);
     let mut out = vec![0.0f32; d.batch * d.cout * l];
-    let threads = rayon::current_num_threads().max(1);
     let rows = d.batch * d.cout;
-    let tile = if rows >= threads {
-        TILE
-    } else {
-        l.div_ceil(threads).clamp(256, TILE)
-    };
-    out.par_chunks_mut(l).enumerate().for_each(|(row, y)| {
+    // One tile of row `row` (outputs `j0..j0 + yt.len()`), over the row's input channels.
+    let tile_task = |row: usize, j0: usize, yt: &mut [f32], scratch: &mut Vec<f32>| {
+        // `out` comes from `calloc`: a write must touch its pages first (see `zeroed`).
+        yt.fill(0.0);
         let (b, o) = (row / d.cout, row % d.cout);
         let g = o / opg;
-        y.par_chunks_mut(tile).enumerate().for_each(|(t, yt)| {
-            let j0 = t * tile;
-            for i in 0..cpg {
-                let xr = &xpad[(b * d.cin + g * cpg + i) * padded_len..][..padded_len];
-                let kr = &wk[(o * cpg + i) * m..][..m];
-                for (k, &wv) in kr.iter().enumerate() {
-                    let xs = &xr[j0 + k..j0 + k + yt.len()];
-                    for (yv, &xv) in yt.iter_mut().zip(xs) {
-                        *yv += wv * xv;
-                    }
-                }
+        for i in 0..cpg {
+            let xr = &x[(b * d.cin + g * cpg + i) * n..][..n];
+            let kr = &wk[(o * cpg + i) * m..][..m];
+            let xs = window(xr, j0 as isize - d.left as isize, yt.len() + m - 1, scratch);
+            crate::simd::correlate_into(xs, kr, yt);
+        }
+    };
+    let macs = rows * cpg * m * l;
+    if macs < SERIAL_MACS {
+        let mut scratch = Vec::new();
+        for (row, y) in out.chunks_mut(l).enumerate() {
+            for (t, yt) in y.chunks_mut(TILE).enumerate() {
+                tile_task(row, t * TILE, yt, &mut scratch);
             }
-        });
+        }
+        return out;
+    }
+    let threads = rayon::current_num_threads().max(1);
+    // Few long rows: split them so that every thread gets several tiles.
+    let tile = if rows >= 2 * threads {
+        TILE
+    } else {
+        (rows * l).div_ceil(4 * threads).clamp(1024, TILE)
+    };
+    out.par_chunks_mut(l).enumerate().for_each(|(row, y)| {
+        y.par_chunks_mut(tile)
+            .enumerate()
+            .for_each_init(Vec::new, |scratch, (t, yt)| {
+                tile_task(row, t * tile, yt, scratch)
+            });
     });
     out
 }
+
+/// FFT points (transform length × transforms) below which the FFT path runs on the calling
+/// thread.
+pub(crate) const SERIAL_FFT_POINTS: usize = 1 << 17;
 
 fn planner() -> &'static Mutex<RealFftPlanner<f32>> {
     static PLANNER: OnceLock<Mutex<RealFftPlanner<f32>>> = OnceLock::new();
@@ -133,21 +171,47 @@ fn plans(f: usize) -> (Arc<dyn RealToComplex<f32>>, Arc<dyn ComplexToReal<f32>>)
     (planner.plan_fft_forward(f), planner.plan_fft_inverse(f))
 }
 
-/// The FFT length for overlap-add: the power of two minimising the estimated work per output
-/// sample, `(F log F · (cpg + opg) + F · cpg · opg) / (F - m + 1)`, no longer than needed to
-/// hold the whole full output.
+/// Cost model of the two kernels, in nanoseconds, fitted to `CALIBRATE=1 cargo bench --bench
+/// convolve` (benches/convolve.rs prints measured and modelled times side by side) on a 2-core
+/// x86-64 machine with AVX2 (README, "Performance").
+pub(crate) mod cost {
+    /// Direct kernel, per multiply-add (AVX2 + FMA, one core).
+    pub const NS_PER_MAC: f64 = 0.035;
+    /// Direct kernel, per output value (writing it, page faults, block tails).
+    pub const NS_PER_OUTPUT: f64 = 0.4;
+    /// FFT path, per `F · log2 F` of one real transform of `F` points.
+    pub const NS_PER_FFT_UNIT: f64 = 0.2;
+    /// FFT path, per complex multiply-add of a spectrum product.
+    pub const NS_PER_SPECTRAL_MAC: f64 = 0.5;
+    /// FFT path, per transform: copies, zeroing, bookkeeping.
+    pub const NS_PER_TRANSFORM: f64 = 25.0;
+    /// FFT path, per call: plans, buffers.
+    pub const NS_FFT_SETUP: f64 = 2_000.0;
+    /// Speed-up of either kernel on both cores of the calibration machine, once the work is
+    /// above the serial thresholds.
+    pub const PARALLEL_SPEEDUP: f64 = 1.4;
+}
+
+/// Modelled nanoseconds of one overlap-add block of `f` points: `cpg` forward and `opg`
+/// inverse transforms and `cpg · opg` spectrum products.
+pub(crate) fn fft_block_ns(f: usize, cpg: usize, opg: usize) -> f64 {
+    let ff = f as f64;
+    (ff * ff.log2() * cost::NS_PER_FFT_UNIT + cost::NS_PER_TRANSFORM) * (cpg + opg) as f64
+        + (ff / 2.0 + 1.0) * (cpg * opg) as f64 * cost::NS_PER_SPECTRAL_MAC
+}
+
+/// The FFT length for overlap-add: the power of two minimising the modelled time of the whole
+/// signal ([`fft_block_ns`] per block of `F - m + 1` inputs), no longer than needed to hold the
+/// whole full output.
 pub fn fft_len(n: usize, m: usize, cpg: usize, opg: usize) -> usize {
     let full = n + m - 1;
     let max = full.next_power_of_two().max(m.next_power_of_two());
     let mut f = m.next_power_of_two();
     let mut best = (f64::INFINITY, f);
     while f <= max {
-        let block = (f - m + 1) as f64;
-        let ff = f as f64;
-        let work = ff * ff.log2() * (cpg + opg) as f64 + ff * (cpg * opg) as f64;
         // Blocks past the signal's end cost as much as full ones.
-        let blocks = (n as f64 / block).ceil();
-        let cost = work * blocks;
+        let blocks = n.div_ceil(f - m + 1) as f64;
+        let cost = blocks * fft_block_ns(f, cpg, opg);
         if cost < best.0 {
             best = (cost, f);
         }
@@ -181,97 +245,94 @@ fn fft(x: &[f32], wk: &[f32], d: &Dims) -> Vec<f32> {
         })
         .collect();
 
-    // Blocks of the input whose outputs reach the window [start, start + l).
     let n_blocks = n.div_ceil(block);
-    let first = (start + 1)
-        .saturating_sub(block + m - 1)
-        .div_ceil(block)
-        .min(n_blocks);
-    let last = (start + l).div_ceil(block).min(n_blocks); // exclusive
     let units = d.batch * d.groups;
+    // Transforms of `f` points, over every input and output channel.
+    let transforms = units * n_blocks.min(l.div_ceil(block) + 1) * (cpg + opg);
+    let serial = transforms * f < SERIAL_FFT_POINTS;
     let threads = rayon::current_num_threads().max(1);
-    let chunks = if units >= threads {
+    // Pieces per unit: disjoint output ranges, each computing the blocks that reach it (the
+    // blocks straddling two pieces are transformed twice).
+    let pieces = if serial || units >= 2 * threads {
         1
     } else {
-        (threads * 2).div_ceil(units)
+        (2 * threads).div_ceil(units)
     };
-    let per_chunk = (last - first).div_ceil(chunks).max(1);
+    let piece_len = l.div_ceil(pieces).max(4 * block).min(l);
 
-    let work: Vec<(usize, usize, usize)> = (0..units)
-        .flat_map(|u| {
-            (first..last)
-                .step_by(per_chunk)
-                .map(move |k0| (u, k0, (k0 + per_chunk).min(last)))
-        })
-        .collect();
-
-    // Each work item adds its blocks into a local segment of the full output.
-    let parts: Vec<(usize, usize, Vec<f32>)> = work
-        .into_par_iter()
-        .map(|(unit, k0, k1)| {
-            let (b, g) = (unit / d.groups, unit % d.groups);
-            let seg_start = k0 * block;
-            let seg_len = (k1 - k0) * block + m - 1;
-            let mut seg = vec![0.0f32; opg * seg_len];
-            let mut buf = vec![0.0f32; f];
-            let mut xspec = vec![vec![Complex::new(0.0f32, 0.0); bins]; cpg];
-            let mut acc = vec![Complex::new(0.0f32, 0.0); bins];
-            let mut scratch_f = r2c.make_scratch_vec();
-            let mut scratch_i = c2r.make_scratch_vec();
-            for kb in k0..k1 {
-                let x0 = kb * block;
-                let x1 = (x0 + block).min(n);
-                for (i, spec) in xspec.iter_mut().enumerate() {
-                    let row = &x[(b * d.cin + g * cpg + i) * n..][..n];
-                    buf[..x1 - x0].copy_from_slice(&row[x0..x1]);
-                    buf[x1 - x0..].fill(0.0);
-                    r2c.process_with_scratch(&mut buf, spec, &mut scratch_f)
-                        .expect("forward FFT of a block");
-                }
-                for a in 0..opg {
-                    let o = g * opg + a;
-                    acc.fill(Complex::new(0.0, 0.0));
-                    for (i, spec) in xspec.iter().enumerate() {
-                        let h = &spectra[(o * cpg + i) * bins..][..bins];
-                        for ((s, &xv), &hv) in acc.iter_mut().zip(spec).zip(h) {
-                            *s += xv * hv;
-                        }
-                    }
-                    // Real signals: the DC and Nyquist bins are real.
-                    acc[0].im = 0.0;
-                    acc[bins - 1].im = 0.0;
-                    c2r.process_with_scratch(&mut acc, &mut buf, &mut scratch_i)
-                        .expect("inverse FFT of a block");
-                    let off = x0 - seg_start;
-                    let used = (x1 - x0) + m - 1;
-                    let dst = &mut seg[a * seg_len + off..][..used];
-                    for (s, &v) in dst.iter_mut().zip(&buf[..used]) {
-                        *s += v;
-                    }
-                }
-            }
-            (unit, seg_start, seg)
-        })
-        .collect();
-
+    // `out`: `[batch, cout, l]`; the rows of unit (b, g) are rows `g·opg..(g+1)·opg` of
+    // sample `b`, so each unit owns a contiguous run of `opg · l` values.
     let mut out = vec![0.0f32; d.batch * d.cout * l];
-    for (unit, seg_start, seg) in parts {
-        let (b, g) = (unit / d.groups, unit % d.groups);
-        let seg_len = seg.len() / opg;
-        // Overlap of [seg_start, seg_start + seg_len) with [start, start + l).
-        let lo = seg_start.max(start);
-        let hi = (seg_start + seg_len).min(start + l);
-        if lo >= hi {
-            continue;
+    let mut work: Vec<(usize, usize, Vec<&mut [f32]>)> = Vec::new();
+    for (unit, rows) in out.chunks_mut(opg * l).enumerate() {
+        let mut split: Vec<_> = rows
+            .chunks_mut(l)
+            .map(|r| r.chunks_mut(piece_len))
+            .collect();
+        for p in 0..l.div_ceil(piece_len) {
+            let slices = split
+                .iter_mut()
+                .map(|it| it.next().expect("one slice per piece"))
+                .collect();
+            work.push((unit, p * piece_len, slices));
         }
-        for a in 0..opg {
-            let o = g * opg + a;
-            let src = &seg[a * seg_len + (lo - seg_start)..][..hi - lo];
-            let dst = &mut out[(b * d.cout + o) * l + (lo - start)..][..hi - lo];
-            for (y, &v) in dst.iter_mut().zip(src) {
-                *y += v;
+    }
+
+    let run = |(unit, j0, mut rows): (usize, usize, Vec<&mut [f32]>)| {
+        // `out` comes from `calloc`: write its pages before reading them (see `zeroed`).
+        for row in rows.iter_mut() {
+            row.fill(0.0);
+        }
+        let (b, g) = (unit / d.groups, unit % d.groups);
+        // The full-output range of this piece, and the input blocks that reach it.
+        let (p0, p1) = (start + j0, start + j0 + rows[0].len());
+        let k0 = (p0 + 1).saturating_sub(block + m - 1).div_ceil(block);
+        let k1 = p1.div_ceil(block).min(n_blocks);
+        let mut buf = vec![0.0f32; f];
+        let mut xspec = vec![vec![Complex::new(0.0f32, 0.0); bins]; cpg];
+        let mut acc = vec![Complex::new(0.0f32, 0.0); bins];
+        let mut scratch_f = r2c.make_scratch_vec();
+        let mut scratch_i = c2r.make_scratch_vec();
+        for kb in k0..k1 {
+            let x0 = kb * block;
+            let x1 = (x0 + block).min(n);
+            for (i, spec) in xspec.iter_mut().enumerate() {
+                let row = &x[(b * d.cin + g * cpg + i) * n..][..n];
+                buf[..x1 - x0].copy_from_slice(&row[x0..x1]);
+                buf[x1 - x0..].fill(0.0);
+                r2c.process_with_scratch(&mut buf, spec, &mut scratch_f)
+                    .expect("forward FFT of a block");
+            }
+            // This block's outputs: full indices [x0, x0 + used), cut to [p0, p1).
+            let used = (x1 - x0) + m - 1;
+            let (lo, hi) = (x0.max(p0), (x0 + used).min(p1));
+            for (a, row) in rows.iter_mut().enumerate() {
+                let o = g * opg + a;
+                acc.fill(Complex::new(0.0, 0.0));
+                for (i, spec) in xspec.iter().enumerate() {
+                    let h = &spectra[(o * cpg + i) * bins..][..bins];
+                    for ((s, &xv), &hv) in acc.iter_mut().zip(spec).zip(h) {
+                        *s += xv * hv;
+                    }
+                }
+                // Real signals: the DC and Nyquist bins are real.
+                acc[0].im = 0.0;
+                acc[bins - 1].im = 0.0;
+                c2r.process_with_scratch(&mut acc, &mut buf, &mut scratch_i)
+                    .expect("inverse FFT of a block");
+                if lo < hi {
+                    let dst = &mut row[lo - p0..hi - p0];
+                    for (y, &v) in dst.iter_mut().zip(&buf[lo - x0..hi - x0]) {
+                        *y += v;
+                    }
+                }
             }
         }
+    };
+    if serial {
+        work.into_iter().for_each(run);
+    } else {
+        work.into_par_iter().for_each(run);
     }
     out
 }
@@ -306,41 +367,37 @@ pub fn input_grad(gy: &[f32], w: &[f32], d: &Dims, flip: bool, kernel: HostKerne
 }
 
 /// The weight gradient of [`conv`]: `[cout, cin / groups, m]`, with
-/// `dwk[o, i, k] = Σ_b Σ_j xpad[b, g·C + i, j + k] · gy[b, o, j]` (reversed when `flip`).
+/// `dwk[o, i, k] = Σ_b Σ_j xpad[b, g·C + i, j + k] · gy[b, o, j]` (reversed when `flip`): per
+/// channel pair and sample, the correlation of the padded input with the output gradient.
 pub fn weight_grad(x: &[f32], gy: &[f32], d: &Dims, flip: bool) -> Vec<f32> {
-    let (l, cpg, opg, m) = (d.out_len(), d.cpg(), d.opg(), d.m);
-    let padded_len = d.n + d.left + d.right;
-    let xpad = padded(x, d);
-    let mut dw = vec![0.0f32; d.cout * cpg * m];
-    dw.par_chunks_mut(m).enumerate().for_each(|(pair, out)| {
+    let (l, cpg, opg, m, n) = (d.out_len(), d.cpg(), d.opg(), d.m, d.n);
+    let mut dw = zeroed(d.cout * cpg * m);
+    let pair_task = |pair: usize, out: &mut [f32], scratch: &mut Vec<f32>| {
         let (o, i) = (pair / cpg, pair % cpg);
         let g = o / opg;
         for b in 0..d.batch {
-            let xr = &xpad[(b * d.cin + g * cpg + i) * padded_len..][..padded_len];
+            let xr = &x[(b * d.cin + g * cpg + i) * n..][..n];
             let gr = &gy[(b * d.cout + o) * l..][..l];
-            for (k, acc) in out.iter_mut().enumerate() {
-                *acc += dot(&xr[k..k + l], gr);
-            }
+            let xs = window(xr, -(d.left as isize), l + m - 1, scratch);
+            crate::simd::correlate_into(xs, gr, out);
         }
         if flip {
             out.reverse();
         }
-    });
-    dw
-}
-
-/// A dot product in eight independent lanes, so the compiler vectorises it.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for q in 0..8 {
-            lanes[q] += x[q] * y[q];
+    };
+    if d.batch * d.cout * cpg * m * l < SERIAL_MACS {
+        let mut scratch = Vec::new();
+        for (pair, out) in dw.chunks_mut(m).enumerate() {
+            pair_task(pair, out, &mut scratch);
         }
+    } else {
+        dw.par_chunks_mut(m)
+            .enumerate()
+            .for_each_init(Vec::new, |scratch, (pair, out)| {
+                pair_task(pair, out, scratch)
+            });
     }
-    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
-    lanes.iter().sum::<f32>() + tail
+    dw
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod host;
 mod method;
 pub mod mode;
 mod module;
+mod simd;
 
 pub use backend::{Backend, BackendError};
 pub use error::ConvolveError;
@@ -36,5 +37,27 @@ pub mod bench_support {
             right: m - 1,
         };
         crate::host::conv(x, w, &d, true, kernel)
+    }
+
+    /// The cost model's nanoseconds for [`host_conv`] of the same shapes, the kernel `Auto`
+    /// would pick for them, and the FFT length it would use.
+    pub fn modelled(n: usize, m: usize) -> (f64, f64, HostKernel, usize) {
+        let d = crate::host::Dims {
+            batch: 1,
+            cin: 1,
+            n,
+            cout: 1,
+            m,
+            groups: 1,
+            left: m - 1,
+            right: m - 1,
+        };
+        let (direct, fft) = (crate::method::direct_cost(&d), crate::method::fft_cost(&d));
+        let pick = if direct <= fft {
+            HostKernel::Direct
+        } else {
+            HostKernel::Fft
+        };
+        (direct, fft, pick, crate::host::fft_len(n, m, 1, 1))
     }
 }

@@ -13,9 +13,12 @@ use crate::host::{self, Dims, HostKernel};
 ///
 /// | method | flex, ndarray (f32) | wgpu, and other dtypes |
 /// |---|---|---|
-/// | [`Method::Direct`] | Burn's `conv1d` | Burn's `conv1d` |
-/// | [`Method::Fft`] | overlap-add on `realfft`, multi-threaded, on the host | Burn's `conv1d` (no device FFT path yet) |
-/// | [`Method::Auto`] | the cheaper of a multi-threaded host direct kernel and the FFT path, by a cost model measured on this implementation | Burn's `conv1d` |
+/// | [`Method::Direct`] | a register-blocked direct kernel (AVX2 + FMA when the CPU has them) | Burn's `conv1d` |
+/// | [`Method::Fft`] | overlap-add on `realfft` | Burn's `conv1d` (no device FFT path yet) |
+/// | [`Method::Auto`] | the cheaper of the two, by a cost model measured on this implementation | Burn's `conv1d` |
+///
+/// The host kernels use both cores (rayon) once the work is large enough to pay for waking
+/// the worker threads, and run on the calling thread below that.
 ///
 /// Every method is differentiable: on flex and ndarray the host kernels run as a Burn backend
 /// op with its own backward pass, whose input and weight gradients are correlations computed
@@ -27,9 +30,10 @@ pub enum Method {
     /// Pick the fastest path for the device and the shapes. The default.
     #[default]
     Auto,
-    /// Burn's own `conv1d`, on every backend.
+    /// Sliding dot products: the host direct kernel on flex and ndarray, Burn's own
+    /// `conv1d` elsewhere.
     Direct,
-    /// Overlap-add FFT convolution on the CPU backends.
+    /// Overlap-add FFT convolution on the CPU backends; Burn's own `conv1d` elsewhere.
     Fft,
 }
 
@@ -103,39 +107,43 @@ fn host_backend(device: &Device) -> bool {
 
 /// The path for `method` on `device`, tensors of `dtype`, and shapes `d`.
 pub(crate) fn path(method: Method, device: &Device, dtype: DType, d: &Dims) -> Path {
-    if method == Method::Direct || dtype != DType::F32 || !host_backend(device) {
+    if dtype != DType::F32 || !host_backend(device) {
         return Path::Burn;
     }
     match method {
+        Method::Direct => Path::Host(HostKernel::Direct),
         Method::Fft => Path::Host(HostKernel::Fft),
-        _ => Path::Host(cheaper(d)),
+        Method::Auto => Path::Host(cheaper(d)),
     }
 }
 
-// Costs of the host kernels, in nanoseconds, measured on a 2-core x86-64 machine with
-// `cargo bench --bench convolve -- calibrate` (see benches/convolve.rs): the direct kernel per
-// multiply-add, the FFT path per `F log2 F` of one transform and per complex multiply-add.
-const NS_PER_MAC: f64 = 0.12;
-const NS_PER_FFT_UNIT: f64 = 0.55;
-const NS_PER_SPECTRAL_MAC: f64 = 0.9;
-const NS_FFT_SETUP: f64 = 20_000.0;
-
-/// Estimated nanoseconds of the direct host kernel.
+/// Modelled nanoseconds of the direct host kernel (see [`host::cost`]).
 pub(crate) fn direct_cost(d: &Dims) -> f64 {
-    let macs = (d.batch * d.cout * (d.cin / d.groups) * d.m * d.out_len()) as f64;
-    macs * NS_PER_MAC
+    let outputs = d.batch * d.cout * d.out_len();
+    let macs = outputs * (d.cin / d.groups) * d.m;
+    let ns = macs as f64 * host::cost::NS_PER_MAC + outputs as f64 * host::cost::NS_PER_OUTPUT;
+    if macs < host::SERIAL_MACS {
+        ns
+    } else {
+        ns / host::cost::PARALLEL_SPEEDUP
+    }
 }
 
-/// Estimated nanoseconds of the FFT host kernel.
+/// Modelled nanoseconds of the FFT host kernel (see [`host::cost`]).
 pub(crate) fn fft_cost(d: &Dims) -> f64 {
     let (cpg, opg) = (d.cin / d.groups, d.cout / d.groups);
     let f = host::fft_len(d.n, d.m, cpg, opg);
-    let blocks = d.n.div_ceil(f - d.m + 1) as f64;
+    let blocks = d.n.div_ceil(f - d.m + 1);
+    let units = d.batch * d.groups;
     let ff = f as f64;
-    let per_block = ff * ff.log2() * (cpg + opg) as f64 * NS_PER_FFT_UNIT
-        + (ff / 2.0) * (cpg * opg) as f64 * NS_PER_SPECTRAL_MAC;
-    let kernels = (d.cout * cpg) as f64 * ff * ff.log2() * NS_PER_FFT_UNIT;
-    NS_FFT_SETUP + kernels + (d.batch * d.groups) as f64 * blocks * per_block
+    let kernels = (d.cout * cpg) as f64 * ff * ff.log2() * host::cost::NS_PER_FFT_UNIT;
+    let ns = (units * blocks) as f64 * host::fft_block_ns(f, cpg, opg);
+    let ns = if units * blocks * (cpg + opg) * f < host::SERIAL_FFT_POINTS {
+        ns
+    } else {
+        ns / host::cost::PARALLEL_SPEEDUP
+    };
+    host::cost::NS_FFT_SETUP + kernels + ns
 }
 
 fn cheaper(d: &Dims) -> HostKernel {
