@@ -13,6 +13,7 @@ CRITERION = ROOT / "target" / "criterion"
 REFERENCE = ROOT / "benches" / "results" / "reference.json"
 REPORT = ROOT / "benches" / "results" / "report.md"
 PLOT = ROOT / "docs" / "bench.png"
+BACKENDS = ("flex", "ndarray", "wgpu")
 
 
 def load_criterion():
@@ -41,9 +42,10 @@ def main():
     lines = []
     say = lines.append
     say(f"Reference: NumPy {ref['numpy_version']}, SciPy {ref['scipy_version']}; ratio = best reference / ours (> 1: we are faster).\n")
-    say("| mode | N | M | flex auto | ndarray auto | best reference | ratio flex | ratio ndarray vs np.convolve | flex direct / bare conv1d |")
+    say("| mode | N | M | flex auto | ndarray auto | best reference | ratio flex | ratio ndarray vs np.convolve | direct / bare conv1d: flex, ndarray, wgpu |")
     say("|---|---|---|---|---|---|---|---|---|")
-    misses = {"flex >= 1x": [], "flex >= 2x (M >= 31)": [], "ndarray >= np.convolve": [], "direct within 5%": []}
+    misses = {"flex >= 1x": [], "flex >= 2x (M >= 31)": [], "ndarray >= np.convolve": []}
+    misses.update({f"{b} direct within 5% of bare conv1d": [] for b in BACKENDS})
     plot_rows = []
     for key, refs in ref["seconds"].items():
         mode, n, m = key.split("-")
@@ -55,20 +57,24 @@ def main():
         bare = ours.get(("conv1d/flex", key))
         ratio = best / flex if flex else None
         ratio_nd = refs["np.convolve"] / nd if nd else None
-        overhead = direct / bare if direct and bare else None
+        overheads = {}
+        for b in BACKENDS:
+            d, c = ours.get((f"grid/{b}/direct", key)), ours.get((f"conv1d/{b}", key))
+            overheads[b] = d / c if d and c else None
         def x(v, digits=2):
             return "–" if v is None else f"{v:.{digits}f}x"
         say(f"| {mode} | {n:,} | {m:,} | {fmt(flex)} | {fmt(nd)} | {fmt(best)} ({best_name}) | "
-            f"{x(ratio)} | {x(ratio_nd)} | {x(overhead, 3)} |")
+            f"{x(ratio)} | {x(ratio_nd)} | {', '.join(x(overheads[b]) for b in BACKENDS)} |")
         if ratio is not None and ratio < 1.0:
             misses["flex >= 1x"].append(f"{key} ({ratio:.2f}x)")
         if ratio is not None and m >= 31 and ratio < 2.0:
             misses["flex >= 2x (M >= 31)"].append(f"{key} ({ratio:.2f}x)")
         if ratio_nd is not None and ratio_nd < 1.0:
             misses["ndarray >= np.convolve"].append(f"{key} ({ratio_nd:.2f}x)")
-        if overhead is not None and overhead > 1.05:
-            misses["direct within 5%"].append(f"{key} ({overhead:.3f})")
-        plot_rows.append((mode, n, m, flex, nd, refs, direct))
+        for b, overhead in overheads.items():
+            if overhead is not None and overhead > 1.05:
+                misses[f"{b} direct within 5% of bare conv1d"].append(f"{key} ({overhead:.3f})")
+        plot_rows.append((mode, n, m, flex, nd, refs, direct, bare))
     say("")
     for target, miss in misses.items():
         say(f"- target {target}: " + ("met at every measured point" if not miss else f"missed at {len(miss)} points: " + ", ".join(miss)))
@@ -102,7 +108,8 @@ def plot(rows):
         series = {
             "burn-npconv flex auto": [r[3] for r in sel],
             "burn-npconv ndarray auto": [r[4] for r in sel],
-            "burn-npconv flex direct (Burn conv1d)": [r[6] for r in sel],
+            "burn-npconv flex direct": [r[6] for r in sel],
+            "Burn conv1d flex (bare)": [r[7] for r in sel],
             "np.convolve": [r[5]["np.convolve"] for r in sel],
             "scipy.signal.convolve": [r[5]["scipy.signal.convolve"] for r in sel],
             "scipy.signal.oaconvolve": [r[5]["scipy.signal.oaconvolve"] for r in sel],
@@ -110,7 +117,7 @@ def plot(rows):
         for name, ys in series.items():
             pts = [(m, y * 1e3) for m, y in zip(ms, ys) if y]
             if pts:
-                style = "-o" if name.startswith("burn") else "--s"
+                style = "-o" if name.startswith("burn") else ":^" if name.startswith("Burn") else "--s"
                 ax.plot(*zip(*pts), style, label=name, markersize=4)
         ax.set_xscale("log")
         ax.set_yscale("log")

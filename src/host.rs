@@ -229,27 +229,28 @@ fn fft(x: &[f32], wk: &[f32], d: &Dims) -> Vec<f32> {
     let (r2c, c2r) = plans(f);
     let scale = 1.0 / f as f32;
 
-    // Spectra of the true-convolution kernels h = reverse(wk), scaled for the inverse.
-    let spectra: Vec<Complex<f32>> = wk
-        .par_chunks(m)
-        .flat_map_iter(|k| {
-            let mut buf = vec![0.0f32; f];
-            for (dst, &v) in buf.iter_mut().zip(k.iter().rev()) {
-                *dst = v * scale;
-            }
-            let mut spec = r2c.make_output_vec();
-            let mut scratch = r2c.make_scratch_vec();
-            r2c.process_with_scratch(&mut buf, &mut spec, &mut scratch)
-                .expect("forward FFT of a kernel");
-            spec
-        })
-        .collect();
-
     let n_blocks = n.div_ceil(block);
     let units = d.batch * d.groups;
     // Transforms of `f` points, over every input and output channel.
     let transforms = units * n_blocks.min(l.div_ceil(block) + 1) * (cpg + opg);
     let serial = transforms * f < SERIAL_FFT_POINTS;
+    // Spectra of the true-convolution kernels h = reverse(wk), scaled for the inverse.
+    let spectrum = |k: &[f32]| {
+        let mut buf = vec![0.0f32; f];
+        for (dst, &v) in buf.iter_mut().zip(k.iter().rev()) {
+            *dst = v * scale;
+        }
+        let mut spec = r2c.make_output_vec();
+        let mut scratch = r2c.make_scratch_vec();
+        r2c.process_with_scratch(&mut buf, &mut spec, &mut scratch)
+            .expect("forward FFT of a kernel");
+        spec
+    };
+    let spectra: Vec<Complex<f32>> = if wk.len() / m * f < SERIAL_FFT_POINTS {
+        wk.chunks(m).flat_map(spectrum).collect()
+    } else {
+        wk.par_chunks(m).flat_map_iter(spectrum).collect()
+    };
     let threads = rayon::current_num_threads().max(1);
     // Pieces per unit: disjoint output ranges, each computing the blocks that reach it (the
     // blocks straddling two pieces are transformed twice).
