@@ -568,6 +568,67 @@ mod tests {
         }
     }
 
+    /// Calls big enough for the multi-threaded paths (`SERIAL_MACS`, `SERIAL_FFT_POINTS`):
+    /// direct tiles split across threads, FFT pieces sharing blocks at their edges, and the
+    /// weight gradient over channel pairs.
+    #[test]
+    fn large_calls_take_the_parallel_paths_and_agree() {
+        for (batch, cin, cout, groups, n, m) in
+            [(1, 1, 1, 1, 200_000, 31), (2, 2, 4, 2, 40_000, 40)]
+        {
+            let (left, right) = ((m - 1) / 2, m / 2);
+            let d = Dims {
+                batch,
+                cin,
+                n,
+                cout,
+                m,
+                groups,
+                left,
+                right,
+            };
+            let macs = batch * cout * (cin / groups) * m * d.out_len();
+            assert!(macs >= SERIAL_MACS, "{d:?} must not run serially");
+            let x = values(batch * cin * n, 11);
+            let w = values(cout * (cin / groups) * m, 13);
+            let want = naive(&x, &w, &d, true);
+            for kernel in [HostKernel::Direct, HostKernel::Fft] {
+                let got = conv(&x, &w, &d, true, kernel);
+                let worst = got
+                    .iter()
+                    .zip(&want)
+                    .map(|(g, e)| (f64::from(*g) - e).abs())
+                    .fold(0.0, f64::max);
+                assert!(worst <= 1e-4, "{kernel:?} {d:?}: max error {worst}");
+            }
+            let gy = values(batch * cout * d.out_len(), 17);
+            let dw = weight_grad(&x, &gy, &d, true);
+            let (cpg, opg) = (cin / groups, cout / groups);
+            for o in 0..cout {
+                for i in 0..cpg {
+                    for k in [0, m / 2, m - 1] {
+                        let g = o / opg;
+                        let mut s = 0.0f64;
+                        for b in 0..batch {
+                            for j in 0..d.out_len() {
+                                let t = (j + k) as isize - left as isize;
+                                if (0..n as isize).contains(&t) {
+                                    s += f64::from(x[(b * cin + g * cpg + i) * n + t as usize])
+                                        * f64::from(gy[(b * cout + o) * d.out_len() + j]);
+                                }
+                            }
+                        }
+                        let got = f64::from(dw[(o * cpg + i) * m + (m - 1 - k)]);
+                        assert!(
+                            (got - s).abs() < 1e-3 * (1.0 + s.abs()),
+                            "dw {d:?}: {got} vs {s}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn fft_len_is_a_power_of_two_at_least_the_kernel() {
         for m in [1, 3, 31, 1023, 4095] {
