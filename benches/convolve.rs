@@ -72,11 +72,7 @@ fn bench_grid(c: &mut Criterion) {
             eprintln!("skipping {backend}: no device");
             continue;
         };
-        let methods: &[Method] = match backend {
-            Backend::Wgpu => &[Method::Direct],
-            _ => &[Method::Auto, Method::Direct, Method::Fft],
-        };
-        for &method in methods {
+        for method in Method::ALL {
             let mut group = c.benchmark_group(format!("grid/{backend}/{method}"));
             group
                 .sample_size(10)
@@ -85,7 +81,10 @@ fn bench_grid(c: &mut Criterion) {
             for (md, n, m) in grid() {
                 // Auto on every mode; the other methods and backends on `same`, which has the
                 // same cost as the others.
-                if (method == Method::Direct && direct_work(n, m, md) > direct_budget(backend))
+                // On wgpu Auto may take Burn's conv1d: keep it within the same budget there.
+                let budgeted = method == Method::Direct
+                    || (method == Method::Auto && backend == Backend::Wgpu);
+                if (budgeted && direct_work(n, m, md) > direct_budget(backend))
                     || ((method != Method::Auto || backend == Backend::Wgpu) && md != Mode::Same)
                 {
                     continue;

@@ -235,6 +235,14 @@ pub fn convolve1d(
                 ConvOptions::new_with_padding([1], [(left, right)], [1], options.groups);
             Ok(conv1d(x, weight, bias, conv_options))
         }
+        #[cfg(feature = "wgpu")]
+        Path::DeviceFft => {
+            let y = device_fft(x, weight, &d, options.operation);
+            Ok(match bias {
+                Some(bias) => y + bias.reshape([1, cout, 1]),
+                None => y,
+            })
+        }
         Path::Host(kernel) => {
             let flip = options.operation == Operation::Convolution;
             let args = HostConvArgs {
@@ -327,4 +335,40 @@ fn same_device(what: &'static str, first: &Device, second: &Device) -> Result<()
             second: format!("{second:?}"),
         })
     }
+}
+
+/// FFT convolution on the tensors' device, from Burn's `rfft`/`irfft` and elementwise ops
+/// (differentiable through them): the whole `full` convolution in one transform of
+/// `F = (N + M - 1).next_power_of_two()` points per channel, cut to the window of `d`.
+#[cfg(feature = "wgpu")]
+fn device_fft(x: Tensor<3>, weight: Tensor<3>, d: &Dims, operation: Operation) -> Tensor<3> {
+    use burn::tensor::signal::{irfft, rfft};
+
+    let (cpg, opg, groups) = (d.cin / d.groups, d.cout / d.groups, d.groups);
+    // cubek-fft needs at least the DC and Nyquist bins.
+    let f = (d.n + d.m - 1).next_power_of_two().max(2);
+    let bins = f / 2 + 1;
+    // True convolution with h: NumPy's kernel as is for np.convolve, reversed for np.correlate.
+    let h = match operation {
+        Operation::Convolution => weight,
+        Operation::Correlation => weight.flip([2]),
+    };
+    let (xr, xi) = rfft(x, 2, Some(f));
+    let (hr, hi) = rfft(h, 2, Some(f));
+    // [batch, groups, 1, cpg, bins] x [1, groups, opg, cpg, bins], summed over cpg.
+    let xs = |t: Tensor<3>| t.reshape([d.batch, groups, 1, cpg, bins]);
+    let hs = |t: Tensor<3>| t.reshape([1, groups, opg, cpg, bins]);
+    let (xr, xi, hr, hi) = (xs(xr), xs(xi), hs(hr), hs(hi));
+    let yr = xr.clone() * hr.clone() - xi.clone() * hi.clone();
+    let yi = xr * hi + xi * hr;
+    let (yr, yi) = if cpg == 1 {
+        (yr, yi)
+    } else {
+        (yr.sum_dim(3), yi.sum_dim(3))
+    };
+    let yr = yr.reshape([d.batch, d.cout, bins]);
+    let yi = yi.reshape([d.batch, d.cout, bins]);
+    let full = irfft(yr, yi, 2, Some(f));
+    let start = d.m - 1 - d.left;
+    full.slice([0..d.batch, 0..d.cout, start..start + d.out_len()])
 }

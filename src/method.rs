@@ -11,18 +11,21 @@ use crate::host::{self, Dims, HostKernel};
 /// How a convolution is computed. The result is NumPy's whatever the method, within f32
 /// rounding; only speed and memory differ.
 ///
-/// | method | flex, ndarray (f32) | wgpu, and other dtypes |
+/// | method | flex, ndarray (f32) | wgpu (f32) |
 /// |---|---|---|
 /// | [`Method::Direct`] | a register-blocked direct kernel (AVX2 + FMA when the CPU has them) | Burn's `conv1d` |
-/// | [`Method::Fft`] | overlap-add on `realfft` | Burn's `conv1d` (no device FFT path yet) |
-/// | [`Method::Auto`] | the cheaper of the two, by a cost model measured on this implementation | Burn's `conv1d` |
+/// | [`Method::Fft`] | overlap-add on `realfft` | Burn's `rfft`/`irfft` on the device, one transform per channel |
+/// | [`Method::Auto`] | the cheaper of the two, by a cost model measured on this implementation | the cheaper of the two, by a cost model measured on lavapipe |
+///
+/// f64 tensors take Burn's `conv1d` on every backend, whatever the method.
 ///
 /// The host kernels use both cores (rayon) once the work is large enough to pay for waking
 /// the worker threads, and run on the calling thread below that.
 ///
 /// Every method is differentiable: on flex and ndarray the host kernels run as a Burn backend
 /// op with its own backward pass, whose input and weight gradients are correlations computed
-/// on the same host path. Nothing goes through the host on wgpu.
+/// on the same host path. On wgpu every path is made of Burn's differentiable device ops
+/// (`conv1d`, `rfft`, `irfft`, elementwise); nothing goes through the host.
 ///
 /// Parsing accepts `"auto"`, `"direct"` and `"fft"`; serde uses the same names.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -33,7 +36,8 @@ pub enum Method {
     /// Sliding dot products: the host direct kernel on flex and ndarray, Burn's own
     /// `conv1d` elsewhere.
     Direct,
-    /// Overlap-add FFT convolution on the CPU backends; Burn's own `conv1d` elsewhere.
+    /// FFT convolution: overlap-add on the host for flex and ndarray, Burn's `rfft`/`irfft` on
+    /// wgpu devices.
     Fft,
 }
 
@@ -88,6 +92,18 @@ pub(crate) enum Path {
     Burn,
     /// A host kernel (flex and ndarray, f32 only).
     Host(HostKernel),
+    /// FFT convolution on the device with Burn's `rfft`/`irfft` (CubeCL devices).
+    #[cfg(feature = "wgpu")]
+    DeviceFft,
+}
+
+/// Whether `device` is a CubeCL device (wgpu), where Burn's FFT ops run on the device.
+#[cfg(feature = "wgpu")]
+fn cube_device(device: &Device) -> bool {
+    matches!(
+        device.clone().inner().as_dispatch(),
+        burn::backend::DispatchDevice::Cube(_)
+    )
 }
 
 /// Whether `device` is a CPU backend whose f32 tensors the host kernels can read.
@@ -107,6 +123,15 @@ fn host_backend(device: &Device) -> bool {
 
 /// The path for `method` on `device`, tensors of `dtype`, and shapes `d`.
 pub(crate) fn path(method: Method, device: &Device, dtype: DType, d: &Dims) -> Path {
+    #[cfg(feature = "wgpu")]
+    if dtype == DType::F32 && cube_device(device) {
+        return match method {
+            Method::Direct => Path::Burn,
+            Method::Fft => Path::DeviceFft,
+            Method::Auto if device::fft_cost(d) < device::direct_cost(d) => Path::DeviceFft,
+            Method::Auto => Path::Burn,
+        };
+    }
     if dtype != DType::F32 || !host_backend(device) {
         return Path::Burn;
     }
@@ -151,5 +176,40 @@ fn cheaper(d: &Dims) -> HostKernel {
         HostKernel::Direct
     } else {
         HostKernel::Fft
+    }
+}
+
+/// Cost model of the two wgpu paths, in nanoseconds, fitted on Mesa's lavapipe (the software
+/// Vulkan driver every machine here has; `benches/convolve.rs`, group `grid/wgpu`). A real GPU
+/// has other constants, but the same shape: Burn's `conv1d` costs per multiply-add, the FFT
+/// per transform point, so the FFT wins for long kernels.
+#[cfg(feature = "wgpu")]
+mod device {
+    use crate::host::Dims;
+
+    /// Burn's `conv1d`, per multiply-add, one group.
+    const NS_PER_MAC: f64 = 3.4;
+    /// Burn's `conv1d`, per multiply-add, grouped (measured 4x slower on lavapipe).
+    const NS_PER_MAC_GROUPED: f64 = 13.0;
+    /// Burn's `conv1d`, per output value.
+    const NS_PER_OUTPUT: f64 = 30.0;
+    /// FFT path, per point of one transform.
+    const NS_PER_FFT_POINT: f64 = 250.0;
+    /// FFT path, per call (kernel launches).
+    const NS_FFT_SETUP: f64 = 3e6;
+
+    pub(super) fn direct_cost(d: &Dims) -> f64 {
+        let outputs = (d.batch * d.cout * d.out_len()) as f64;
+        let per_mac = if d.groups == 1 {
+            NS_PER_MAC
+        } else {
+            NS_PER_MAC_GROUPED
+        };
+        outputs * (NS_PER_OUTPUT + per_mac * (d.m * d.cin / d.groups) as f64)
+    }
+
+    pub(super) fn fft_cost(d: &Dims) -> f64 {
+        let f = (d.n + d.m - 1).next_power_of_two().max(2) as f64;
+        NS_FFT_SETUP + (d.batch * (d.cin + d.cout)) as f64 * f * NS_PER_FFT_POINT
     }
 }
