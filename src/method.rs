@@ -213,3 +213,69 @@ mod device {
         NS_FFT_SETUP + (d.batch * (d.cin + d.cout)) as f64 * f * NS_PER_FFT_POINT
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dims(batch: usize, channels: usize, n: usize, m: usize) -> Dims {
+        Dims {
+            batch,
+            cin: channels,
+            n,
+            cout: channels,
+            m,
+            groups: channels,
+            left: (m - 1) / 2,
+            right: m / 2,
+        }
+    }
+
+    #[cfg(feature = "flex")]
+    #[test]
+    fn cpu_methods_take_the_host_kernels_and_auto_follows_the_model() {
+        let device = Device::flex();
+        let f32 = DType::F32;
+        let d = dims(1, 1, 1000, 3);
+        assert_eq!(
+            path(Method::Direct, &device, f32, &d),
+            Path::Host(HostKernel::Direct)
+        );
+        assert_eq!(
+            path(Method::Fft, &device, f32, &d),
+            Path::Host(HostKernel::Fft)
+        );
+        assert_eq!(
+            path(Method::Auto, &device, f32, &d),
+            Path::Host(HostKernel::Direct)
+        );
+        let long = dims(1, 1, 1_000_000, 4095);
+        assert_eq!(
+            path(Method::Auto, &device, f32, &long),
+            Path::Host(HostKernel::Fft)
+        );
+        assert_eq!(
+            path(Method::Auto, &device.clone().autodiff(), f32, &long),
+            Path::Host(HostKernel::Fft)
+        );
+        assert_eq!(path(Method::Fft, &device, DType::F64, &long), Path::Burn);
+    }
+
+    #[cfg(feature = "wgpu")]
+    #[test]
+    fn wgpu_methods_stay_on_the_device() {
+        let device = Device::wgpu(Default::default());
+        let f32 = DType::F32;
+        let short = dims(1, 1, 100_000, 15);
+        let long = dims(1, 1, 100_000, 4095);
+        assert_eq!(path(Method::Direct, &device, f32, &long), Path::Burn);
+        assert_eq!(path(Method::Fft, &device, f32, &short), Path::DeviceFft);
+        assert_eq!(path(Method::Auto, &device, f32, &short), Path::Burn);
+        assert_eq!(path(Method::Auto, &device, f32, &long), Path::DeviceFft);
+        assert_eq!(
+            path(Method::Auto, &device.clone().autodiff(), f32, &long),
+            Path::DeviceFft
+        );
+        assert_eq!(path(Method::Fft, &device, DType::F64, &long), Path::Burn);
+    }
+}
