@@ -7,7 +7,8 @@
 //! Groups (ids are what benches/report.py reads from target/criterion):
 //! - `grid/{backend}/{method}`: one signal, `N` in {1e3, 1e4, 1e5, 1e6} x `M` in {3, 15, 63,
 //!   255, 1023, 4095} (`M <= N`) x every mode; ids `{mode}-N{n}-M{m}`.
-//! - `conv1d/{backend}`: Burn's bare `conv1d` on the same shapes (the yardstick of `Direct`).
+//! - `pair/{backend}`: Burn's bare `conv1d` and `Method::Direct` on the same shapes, point by
+//!   point (`conv1d/{id}`, `direct/{id}`): the yardstick of `Direct`.
 //! - `host/{kernel}`: the two host kernels alone.
 //!
 //! `CALIBRATE=1 cargo bench --bench convolve` instead prints the two host kernels' times next
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant};
 use burn::tensor::module::conv1d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
-use burn_npconv::bench_support::{HostKernel, host_conv, modelled};
+use burn_npconv::bench_support::{HostKernel, auto_takes_fft, host_conv, modelled};
 use burn_npconv::{Backend, Convolve1dOptions, Method, Mode, convolve1d, mode};
 use criterion::{BenchmarkId, Criterion, criterion_group};
 
@@ -83,7 +84,9 @@ fn bench_grid(c: &mut Criterion) {
                 // same cost as the others.
                 // On wgpu Auto may take Burn's conv1d: keep it within the same budget there.
                 let budgeted = method == Method::Direct
-                    || (method == Method::Auto && backend == Backend::Wgpu);
+                    || (method == Method::Auto
+                        && backend == Backend::Wgpu
+                        && !auto_takes_fft(&device, n, m, md));
                 if (budgeted && direct_work(n, m, md) > direct_budget(backend))
                     || ((method != Method::Auto || backend == Backend::Wgpu) && md != Mode::Same)
                 {
@@ -106,7 +109,9 @@ fn bench_grid(c: &mut Criterion) {
             group.finish();
         }
 
-        let mut group = c.benchmark_group(format!("conv1d/{backend}"));
+        // `Direct` next to Burn's bare conv1d, point by point, so that the two are measured
+        // minutes apart at most (lavapipe's timings drift by tens of percent over a run).
+        let mut group = c.benchmark_group(format!("pair/{backend}"));
         group
             .sample_size(10)
             .warm_up_time(Duration::from_millis(200))
@@ -117,17 +122,23 @@ fn bench_grid(c: &mut Criterion) {
             let x = signal([1, 1, n], &device);
             let w = signal([1, 1, m], &device);
             let (left, right) = mode::padding(n, m, md, burn_npconv::Operation::Convolution);
-            let options = ConvOptions::new_with_padding([1], [(left, right)], [1], 1);
-            group.bench_function(
-                BenchmarkId::from_parameter(format!("{md}-N{n}-M{m}")),
-                |b| {
-                    b.iter_custom(|iters| {
-                        time(iters, &device, || {
-                            let _ = conv1d(x.clone(), w.clone(), None, options.clone());
-                        })
+            let conv_options = ConvOptions::new_with_padding([1], [(left, right)], [1], 1);
+            let options = Convolve1dOptions::new(md).with_method(Method::Direct);
+            let id = format!("{md}-N{n}-M{m}");
+            group.bench_function(BenchmarkId::new("conv1d", &id), |b| {
+                b.iter_custom(|iters| {
+                    time(iters, &device, || {
+                        let _ = conv1d(x.clone(), w.clone(), None, conv_options.clone());
                     })
-                },
-            );
+                })
+            });
+            group.bench_function(BenchmarkId::new("direct", &id), |b| {
+                b.iter_custom(|iters| {
+                    time(iters, &device, || {
+                        let _ = convolve1d(x.clone(), w.clone(), None, options).unwrap();
+                    })
+                })
+            });
         }
         group.finish();
     }

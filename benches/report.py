@@ -54,12 +54,13 @@ def main():
         flex = ours.get(("grid/flex/auto", key))
         nd = ours.get(("grid/ndarray/auto", key))
         direct = ours.get(("grid/flex/direct", key))
-        bare = ours.get(("conv1d/flex", key))
+        bare = ours.get(("pair/flex", f"conv1d/{key}"))
         ratio = best / flex if flex else None
         ratio_nd = refs["np.convolve"] / nd if nd else None
         overheads = {}
         for b in BACKENDS:
-            d, c = ours.get((f"grid/{b}/direct", key)), ours.get((f"conv1d/{b}", key))
+            d = ours.get((f"pair/{b}", f"direct/{key}"))
+            c = ours.get((f"pair/{b}", f"conv1d/{key}"))
             overheads[b] = d / c if d and c else None
         def x(v, digits=2):
             return "–" if v is None else f"{v:.{digits}f}x"
@@ -78,6 +79,19 @@ def main():
     say("")
     for target, miss in misses.items():
         say(f"- target {target}: " + ("met at every measured point" if not miss else f"missed at {len(miss)} points: " + ", ".join(miss)))
+    wgpu_keys = sorted({k[1] for k in ours if k[0].startswith("grid/wgpu/")},
+                       key=lambda k: (int(k.split("-")[1][1:]), int(k.split("-")[2][1:])))
+    if wgpu_keys:
+        say("\nwgpu on Mesa's lavapipe (a CPU emulating a GPU: correctness, not speed), `same` mode:\n")
+        say("| N | M | Burn conv1d (bare) | direct | fft (device) | auto |")
+        say("|---|---|---|---|---|---|")
+        for key in wgpu_keys:
+            _, n, m = key.split("-")
+            bare = ours.get(("pair/wgpu", f"conv1d/{key}"))
+            # Direct next to bare conv1d from the same pair run; grid run otherwise.
+            d = ours.get(("pair/wgpu", f"direct/{key}")) or ours.get(("grid/wgpu/direct", key))
+            f, a = (ours.get((f"grid/wgpu/{meth}", key)) for meth in ("fft", "auto"))
+            say(f"| {int(n[1:]):,} | {int(m[1:]):,} | {fmt(bare)} | {fmt(d)} | {fmt(f)} | {fmt(a)} |")
     batched = {k[1]: v for k, v in ours.items() if k[0].startswith("batched/")}
     if batched:
         say("\nBatched `[64, 16, 16000]`, depthwise 31 taps, same mode:\n")

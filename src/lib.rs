@@ -39,6 +39,29 @@ pub mod bench_support {
         crate::host::conv(x, w, &d, true, kernel)
     }
 
+    /// Whether `Method::Auto` takes an FFT path (host or device) for one f32 signal of `n`
+    /// samples and an `m`-tap kernel (`m <= n`) in `mode` on `device`.
+    pub fn auto_takes_fft(
+        device: &burn::tensor::Device,
+        n: usize,
+        m: usize,
+        mode: crate::Mode,
+    ) -> bool {
+        let (left, right) = crate::mode::padding(n, m, mode, crate::Operation::Convolution);
+        let d = crate::host::Dims {
+            batch: 1,
+            cin: 1,
+            n,
+            cout: 1,
+            m,
+            groups: 1,
+            left,
+            right,
+        };
+        let path = crate::method::path(crate::Method::Auto, device, burn::tensor::DType::F32, &d);
+        path != crate::method::Path::Burn && path != crate::method::Path::Host(HostKernel::Direct)
+    }
+
     /// The cost model's nanoseconds for [`host_conv`] of the same shapes, the kernel `Auto`
     /// would pick for them, and the FFT length it would use.
     pub fn modelled(n: usize, m: usize) -> (f64, f64, HostKernel, usize) {

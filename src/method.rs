@@ -194,7 +194,7 @@ mod device {
     /// Burn's `conv1d`, per output value.
     const NS_PER_OUTPUT: f64 = 30.0;
     /// FFT path, per point of one transform.
-    const NS_PER_FFT_POINT: f64 = 250.0;
+    const NS_PER_FFT_POINT: f64 = 400.0;
     /// FFT path, per call (kernel launches).
     const NS_FFT_SETUP: f64 = 3e6;
 
