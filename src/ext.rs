@@ -54,6 +54,7 @@ pub trait HostConvOps: Backend {
     }
 
     /// The gradient with respect to `x` of `Σ gy · host_conv1d(x, w)`.
+    #[cfg_attr(not(feature = "autodiff"), allow(dead_code))] // used by the backward pass
     fn host_conv1d_input_grad(
         x: FloatTensor<Self>,
         w: FloatTensor<Self>,
@@ -69,6 +70,7 @@ pub trait HostConvOps: Backend {
     }
 
     /// The gradient with respect to `w` of `Σ gy · host_conv1d(x, w)`.
+    #[cfg_attr(not(feature = "autodiff"), allow(dead_code))] // used by the backward pass
     fn host_conv1d_weight_grad(
         x: FloatTensor<Self>,
         w: FloatTensor<Self>,
@@ -134,6 +136,7 @@ fn host_forward<B: HostTensors>(
     B::write(y, [d.batch, d.cout, d.out_len()])
 }
 
+#[cfg_attr(not(feature = "autodiff"), allow(dead_code))] // used by the backward pass
 fn host_input_grad<B: HostTensors>(
     x: FloatTensor<B>,
     w: FloatTensor<B>,
@@ -149,6 +152,7 @@ fn host_input_grad<B: HostTensors>(
     B::write(dx, [d.batch, d.cin, d.n])
 }
 
+#[cfg_attr(not(feature = "autodiff"), allow(dead_code))] // used by the backward pass
 fn host_weight_grad<B: HostTensors>(
     x: FloatTensor<B>,
     w: FloatTensor<B>,

@@ -89,6 +89,7 @@ pub(crate) const SERIAL_MACS: usize = 3 << 20;
 /// copies it and flushes the TLBs of the other cores, which in a virtual machine made an
 /// accumulate-into-zeros kernel several times slower than its arithmetic (perf: most of the
 /// time in `do_wp_page` and inter-processor interrupts). Writing the zeros first avoids it.
+#[cfg_attr(not(feature = "autodiff"), allow(dead_code))] // used by the backward pass
 fn zeroed(len: usize) -> Vec<f32> {
     let mut v = Vec::with_capacity(len);
     v.resize(len, 0.0f32);
@@ -342,6 +343,7 @@ fn fft(x: &[f32], wk: &[f32], d: &Dims) -> Vec<f32> {
 ///
 /// `dx[t] = Σ_j gy[j] · wk[t + left - j]`: the same sliding dot product, over `gy` padded by
 /// `(m - 1 - left, m - 1 - right)`, with the kernel reversed and its channels transposed per group.
+#[cfg_attr(not(feature = "autodiff"), allow(dead_code))] // used by the backward pass
 pub fn input_grad(gy: &[f32], w: &[f32], d: &Dims, flip: bool, kernel: HostKernel) -> Vec<f32> {
     let (cpg, opg, m) = (d.cpg(), d.opg(), d.m);
     // wt[g·cpg + i, a, k] = w[g·opg + a, i, k]
@@ -370,6 +372,7 @@ pub fn input_grad(gy: &[f32], w: &[f32], d: &Dims, flip: bool, kernel: HostKerne
 /// The weight gradient of [`conv`]: `[cout, cin / groups, m]`, with
 /// `dwk[o, i, k] = Σ_b Σ_j xpad[b, g·C + i, j + k] · gy[b, o, j]` (reversed when `flip`): per
 /// channel pair and sample, the correlation of the padded input with the output gradient.
+#[cfg_attr(not(feature = "autodiff"), allow(dead_code))] // used by the backward pass
 pub fn weight_grad(x: &[f32], gy: &[f32], d: &Dims, flip: bool) -> Vec<f32> {
     let (l, cpg, opg, m, n) = (d.out_len(), d.cpg(), d.opg(), d.m, d.n);
     let mut dw = zeroed(d.cout * cpg * m);
