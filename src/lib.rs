@@ -22,21 +22,26 @@ pub use module::{NpConvolve1d, NpConvolve1dConfig};
 /// Internals exposed for `benches/` only; not part of the API.
 #[doc(hidden)]
 pub mod bench_support {
+    use crate::host::Dims;
     pub use crate::host::HostKernel;
 
-    /// One signal through one host kernel (NumPy convolution, `full` padding).
-    pub fn host_conv(x: &[f32], w: &[f32], n: usize, m: usize, kernel: HostKernel) -> Vec<f32> {
-        let d = crate::host::Dims {
+    /// One signal and one kernel, padded by `(left, right)`.
+    fn one_signal(n: usize, m: usize, left: usize, right: usize) -> Dims {
+        Dims {
             batch: 1,
             cin: 1,
             n,
             cout: 1,
             m,
             groups: 1,
-            left: m - 1,
-            right: m - 1,
-        };
-        crate::host::conv(x, w, &d, true, kernel)
+            left,
+            right,
+        }
+    }
+
+    /// One signal through one host kernel (NumPy convolution, `full` padding).
+    pub fn host_conv(x: &[f32], w: &[f32], n: usize, m: usize, kernel: HostKernel) -> Vec<f32> {
+        crate::host::conv(x, w, &one_signal(n, m, m - 1, m - 1), true, kernel)
     }
 
     /// Whether `Method::Auto` takes an FFT path (host or device) for one f32 signal of `n`
@@ -48,16 +53,7 @@ pub mod bench_support {
         mode: crate::Mode,
     ) -> bool {
         let (left, right) = crate::mode::padding(n, m, mode, crate::Operation::Convolution);
-        let d = crate::host::Dims {
-            batch: 1,
-            cin: 1,
-            n,
-            cout: 1,
-            m,
-            groups: 1,
-            left,
-            right,
-        };
+        let d = one_signal(n, m, left, right);
         let path = crate::method::path(crate::Method::Auto, device, burn::tensor::DType::F32, &d);
         path != crate::method::Path::Burn && path != crate::method::Path::Host(HostKernel::Direct)
     }
@@ -65,22 +61,12 @@ pub mod bench_support {
     /// The cost model's nanoseconds for [`host_conv`] of the same shapes, the kernel `Auto`
     /// would pick for them, and the FFT length it would use.
     pub fn modelled(n: usize, m: usize) -> (f64, f64, HostKernel, usize) {
-        let d = crate::host::Dims {
-            batch: 1,
-            cin: 1,
-            n,
-            cout: 1,
-            m,
-            groups: 1,
-            left: m - 1,
-            right: m - 1,
-        };
-        let (direct, fft) = (crate::method::direct_cost(&d), crate::method::fft_cost(&d));
-        let pick = if direct <= fft {
-            HostKernel::Direct
-        } else {
-            HostKernel::Fft
-        };
-        (direct, fft, pick, crate::host::fft_len(n, m, 1, 1))
+        let d = one_signal(n, m, m - 1, m - 1);
+        (
+            crate::method::direct_cost(&d),
+            crate::method::fft_cost(&d),
+            crate::method::cheaper(&d),
+            crate::host::fft_len(n, m, 1, 1),
+        )
     }
 }

@@ -171,7 +171,7 @@ pub(crate) fn fft_cost(d: &Dims) -> f64 {
     host::cost::NS_FFT_SETUP + kernels + ns
 }
 
-fn cheaper(d: &Dims) -> HostKernel {
+pub(crate) fn cheaper(d: &Dims) -> HostKernel {
     if direct_cost(d) <= fft_cost(d) {
         HostKernel::Direct
     } else {
