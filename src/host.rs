@@ -447,6 +447,24 @@ mod tests {
             .collect()
     }
 
+    /// `Σ_b Σ_j xpad[b, g·C + i, j + k] · gy[b, o, j]`: the weight gradient at tap `k` of the
+    /// sliding-dot-product kernel, naively.
+    fn naive_weight_grad(x: &[f32], gy: &[f32], d: &Dims, o: usize, i: usize, k: usize) -> f64 {
+        let (l, cpg, opg) = (d.out_len(), d.cin / d.groups, d.cout / d.groups);
+        let g = o / opg;
+        let mut s = 0.0f64;
+        for b in 0..d.batch {
+            for j in 0..l {
+                let t = (j + k) as isize - d.left as isize;
+                if (0..d.n as isize).contains(&t) {
+                    s += f64::from(x[(b * d.cin + g * cpg + i) * d.n + t as usize])
+                        * f64::from(gy[(b * d.cout + o) * l + j]);
+                }
+            }
+        }
+        s
+    }
+
     #[test]
     fn both_kernels_match_the_naive_definition() {
         let mut count = 0;
@@ -510,7 +528,7 @@ mod tests {
                         left,
                         right,
                     };
-                    let (cpg, opg, l) = (cin / groups, cout / groups, d.out_len());
+                    let (cpg, l) = (cin / groups, d.out_len());
                     let x = values(batch * cin * n, 3);
                     let w = values(cout * cpg * m, 5);
                     let gy = values(batch * cout * l, 9);
@@ -544,18 +562,7 @@ mod tests {
                         for o in 0..cout {
                             for i in 0..cpg {
                                 for k in 0..m {
-                                    let g = o / opg;
-                                    let mut s = 0.0f64;
-                                    for b in 0..batch {
-                                        for j in 0..l {
-                                            let t = (j + k) as isize - left as isize;
-                                            if (0..n as isize).contains(&t) {
-                                                s += f64::from(
-                                                    x[(b * cin + g * cpg + i) * n + t as usize],
-                                                ) * f64::from(gy[(b * cout + o) * l + j]);
-                                            }
-                                        }
-                                    }
+                                    let s = naive_weight_grad(&x, &gy, &d, o, i, k);
                                     let kk = if flip { m - 1 - k } else { k };
                                     let got = f64::from(dw[(o * cpg + i) * m + kk]);
                                     assert!(
@@ -606,21 +613,11 @@ mod tests {
             }
             let gy = values(batch * cout * d.out_len(), 17);
             let dw = weight_grad(&x, &gy, &d, true);
-            let (cpg, opg) = (cin / groups, cout / groups);
+            let cpg = cin / groups;
             for o in 0..cout {
                 for i in 0..cpg {
                     for k in [0, m / 2, m - 1] {
-                        let g = o / opg;
-                        let mut s = 0.0f64;
-                        for b in 0..batch {
-                            for j in 0..d.out_len() {
-                                let t = (j + k) as isize - left as isize;
-                                if (0..n as isize).contains(&t) {
-                                    s += f64::from(x[(b * cin + g * cpg + i) * n + t as usize])
-                                        * f64::from(gy[(b * cout + o) * d.out_len() + j]);
-                                }
-                            }
-                        }
+                        let s = naive_weight_grad(&x, &gy, &d, o, i, k);
                         let got = f64::from(dw[(o * cpg + i) * m + (m - 1 - k)]);
                         assert!(
                             (got - s).abs() < 1e-3 * (1.0 + s.abs()),
