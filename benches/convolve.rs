@@ -3,6 +3,7 @@
 //! ```text
 //! cargo bench --bench convolve --all-features                 # everything (about 15 minutes)
 //! cargo bench --bench convolve --all-features -- grid/flex    # one group
+//! cargo bench --bench convolve --features ndarray,internals   # flex and ndarray, no wgpu
 //! ```
 //! Groups (ids are what benches/report.py reads from target/criterion):
 //! - `grid/{backend}/{method}`: one signal, `N` in {1e3, 1e4, 1e5, 1e6} x `M` in {3, 15, 63,
@@ -11,8 +12,9 @@
 //!   point (`conv1d/{id}`, `direct/{id}`): the yardstick of `Direct`.
 //! - `host/{kernel}`: the two host kernels alone.
 //!
-//! `CALIBRATE=1 cargo bench --bench convolve` instead prints the two host kernels' times next
-//! to the cost model of `Method::Auto` (`src/host.rs`, `mod cost`), as a Markdown table.
+//! `CALIBRATE=1 cargo bench --bench convolve --features internals` instead prints the two CPU
+//! kernels' times next to the cost model of `Method::Auto` (`src/cost.rs`), as a Markdown
+//! table. The bench needs the `internals` feature (the kernels on plain slices).
 //! - `batched/{backend}/{method}`: `[64, 16, 16000]`, depthwise 31-tap kernels, `same` mode,
 //!   forward and forward+backward.
 //!
@@ -23,8 +25,8 @@ use std::time::{Duration, Instant};
 use burn::tensor::module::conv1d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
-use burn_npconv::bench_support::{HostKernel, auto_takes_fft, host_conv, modelled};
-use burn_npconv::{Backend, Convolve1dOptions, Method, Mode, convolve1d, mode};
+use burn_npconv::internals::{CpuKernel, auto_takes_fft, cpu_conv, modelled};
+use burn_npconv::{BackendKind, Convolve1dOptions, Method, Mode, convolve1d, mode};
 use criterion::{BenchmarkId, Criterion, criterion_group};
 
 const NS: [usize; 4] = [1_000, 10_000, 100_000, 1_000_000];
@@ -59,16 +61,16 @@ fn direct_work(n: usize, m: usize, md: Mode) -> usize {
 }
 
 /// Direct convolutions beyond this many multiply-adds take seconds per run: not benched.
-fn direct_budget(backend: Backend) -> usize {
+fn direct_budget(backend: BackendKind) -> usize {
     match backend {
-        Backend::Flex => 300_000_000,
-        Backend::NdArray => 50_000_000,
-        Backend::Wgpu => 30_000_000,
+        BackendKind::Flex => 300_000_000,
+        BackendKind::NdArray => 50_000_000,
+        BackendKind::Wgpu => 30_000_000,
     }
 }
 
 fn bench_grid(c: &mut Criterion) {
-    for backend in Backend::enabled() {
+    for backend in BackendKind::enabled() {
         let Ok(device) = backend.device() else {
             eprintln!("skipping {backend}: no device");
             continue;
@@ -85,10 +87,11 @@ fn bench_grid(c: &mut Criterion) {
                 // On wgpu Auto may take Burn's conv1d: keep it within the same budget there.
                 let budgeted = method == Method::Direct
                     || (method == Method::Auto
-                        && backend == Backend::Wgpu
+                        && backend == BackendKind::Wgpu
                         && !auto_takes_fft(&device, n, m, md));
                 if (budgeted && direct_work(n, m, md) > direct_budget(backend))
-                    || ((method != Method::Auto || backend == Backend::Wgpu) && md != Mode::Same)
+                    || ((method != Method::Auto || backend == BackendKind::Wgpu)
+                        && md != Mode::Same)
                 {
                     continue;
                 }
@@ -145,7 +148,7 @@ fn bench_grid(c: &mut Criterion) {
 }
 
 fn bench_host(c: &mut Criterion) {
-    for kernel in [HostKernel::Direct, HostKernel::Fft] {
+    for kernel in [CpuKernel::Direct, CpuKernel::Fft] {
         let mut group = c.benchmark_group(format!("host/{kernel:?}"));
         group
             .sample_size(10)
@@ -164,7 +167,7 @@ fn bench_host(c: &mut Criterion) {
             let x: Vec<f32> = (0..n).map(|i| (i % 17) as f32 - 8.0).collect();
             let w: Vec<f32> = (0..m).map(|i| (i % 5) as f32 - 2.0).collect();
             group.bench_function(BenchmarkId::from_parameter(format!("N{n}-M{m}")), |b| {
-                b.iter(|| host_conv(&x, &w, n, m, kernel))
+                b.iter(|| cpu_conv(&x, &w, kernel))
             });
         }
         group.finish();
@@ -173,14 +176,14 @@ fn bench_host(c: &mut Criterion) {
 
 fn bench_batched(c: &mut Criterion) {
     let (batch, channels, n, m) = (64, 16, 16_000, 31);
-    for backend in Backend::enabled() {
+    for backend in BackendKind::enabled() {
         let Ok(device) = backend.device() else {
             continue;
         };
         let methods: &[Method] = match backend {
-            Backend::Flex => &[Method::Auto, Method::Direct, Method::Fft],
-            Backend::NdArray => &[Method::Auto],
-            Backend::Wgpu => &[Method::Direct],
+            BackendKind::Flex => &[Method::Auto, Method::Direct, Method::Fft],
+            BackendKind::NdArray => &[Method::Auto],
+            BackendKind::Wgpu => &[Method::Direct],
         };
         let mut group = c.benchmark_group(format!("batched/{backend}"));
         group
@@ -231,23 +234,23 @@ fn calibrate() {
             let x: Vec<f32> = (0..n).map(|i| (i % 17) as f32 - 8.0).collect();
             let w: Vec<f32> = (0..m).map(|i| (i % 5) as f32 - 2.0).collect();
             let measure = |kernel| {
-                if kernel == HostKernel::Direct && n * m > 300_000_000 {
+                if kernel == CpuKernel::Direct && n * m > 300_000_000 {
                     return f64::NAN;
                 }
                 let start = Instant::now();
-                std::hint::black_box(host_conv(&x, &w, n, m, kernel));
+                std::hint::black_box(cpu_conv(&x, &w, kernel));
                 let iters = ((0.1 / start.elapsed().as_secs_f64()) as u32).clamp(3, 100_000);
                 let start = Instant::now();
                 for _ in 0..iters {
-                    std::hint::black_box(host_conv(&x, &w, n, m, kernel));
+                    std::hint::black_box(cpu_conv(&x, &w, kernel));
                 }
                 start.elapsed().as_secs_f64() * 1e6 / f64::from(iters)
             };
-            let (direct, fft) = (measure(HostKernel::Direct), measure(HostKernel::Fft));
+            let (direct, fft) = (measure(CpuKernel::Direct), measure(CpuKernel::Fft));
             let (model_direct, model_fft, pick, f) = modelled(n, m);
             let (picked, other) = match pick {
-                HostKernel::Direct => (direct, fft),
-                HostKernel::Fft => (fft, direct),
+                CpuKernel::Direct => (direct, fft),
+                CpuKernel::Fft => (fft, direct),
             };
             if picked > other {
                 lost.push(format!("N={n} M={m}: {:.2}x", picked / other));

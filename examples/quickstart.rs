@@ -13,7 +13,7 @@ use std::time::Instant;
 use burn::config::Config;
 use burn::module::Param;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
-use burn_npconv::{Backend, Mode, NpConvolve1d, NpConvolve1dConfig, correlate};
+use burn_npconv::{BackendKind, Mode, NpConvolve1d, NpConvolve1dConfig, correlate};
 use serde_json::Value;
 
 const CONFIGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/configs");
@@ -31,10 +31,10 @@ fn main() {
     }
 }
 
-fn backends() -> Result<Vec<Backend>, Error> {
+fn backends() -> Result<Vec<BackendKind>, Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.as_slice() {
-        [] => Ok(Backend::enabled()),
+        [] => Ok(BackendKind::enabled()),
         [flag, name] if flag == "--device" => Ok(vec![name.parse()?]),
         _ => Err("usage: quickstart [--device flex|ndarray|wgpu]".into()),
     }
@@ -142,10 +142,10 @@ fn verdict(diff: f64) -> String {
     }
 }
 
-fn names(backends: &[Backend]) -> String {
+fn names(backends: &[BackendKind]) -> String {
     backends
         .iter()
-        .map(|b| b.name())
+        .map(|b| b.as_str())
         .collect::<Vec<_>>()
         .join(", ")
 }

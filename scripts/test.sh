@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and every test on every backend (flex, ndarray, wgpu):
-#   cargo fmt --check, cargo clippy -D warnings, cargo test, cargo doc -D warnings.
+#   cargo fmt --check, cargo clippy -D warnings (all features, then each backend alone and
+#   without autodiff), cargo test, cargo doc -D warnings.
 # wgpu runs for real: on a machine without a GPU it needs a software Vulkan driver, Mesa's
 # lavapipe (Debian/Ubuntu package mesa-vulkan-drivers). If no Vulkan driver is installed, this
 # script installs it with apt-get (as root, or through sudo) and says so.
@@ -40,6 +41,13 @@ cargo fmt --all -- --check
 
 say "cargo clippy --all-targets --all-features -- -D warnings"
 cargo clippy --all-targets --all-features -- -D warnings
+
+# Each backend alone and without autodiff, so that no feature combination is left uncompiled
+# (clippy only checks: no code generation, so these cost a fraction of a build).
+for features in flex ndarray wgpu flex,autodiff; do
+  say "cargo clippy --all-targets --no-default-features --features $features -- -D warnings"
+  cargo clippy --all-targets --no-default-features --features "$features" -- -D warnings
+done
 
 say "cargo test --all-features (flex, ndarray and wgpu)"
 cargo test --all-features

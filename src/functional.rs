@@ -1,14 +1,12 @@
 //! `np.convolve` / `np.correlate` on Burn tensors, single and batched.
 
 use burn::tensor::module::conv1d;
-use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{DType, Device, Tensor};
 
+use crate::burn_op::{CpuConvArgs, cpu_conv1d};
 use crate::error::ConvolveError;
-use crate::ext::{HostConvArgs, host_conv1d};
-use crate::host::Dims;
 use crate::method::{Method, Path, path};
-use crate::mode::{Mode, Operation, padding};
+use crate::mode::{Geometry, Mode, Operation};
 
 /// Options of [`convolve1d`]: the NumPy mode, which NumPy function to follow, the number of
 /// channel groups and the [`Method`].
@@ -84,7 +82,7 @@ impl Convolve1dOptions {
 ///
 /// # Example
 /// ```
-/// use burn::tensor::{Device, Tensor};
+/// use burn::tensor::{DType, Device, Tensor};
 /// use burn_npconv::{Mode, convolve};
 ///
 /// let device = Device::flex();
@@ -124,7 +122,7 @@ pub fn convolve(a: Tensor<1>, v: Tensor<1>, mode: Mode) -> Result<Tensor<1>, Con
 ///
 /// # Example
 /// ```
-/// use burn::tensor::{Device, Tensor};
+/// use burn::tensor::{DType, Device, Tensor};
 /// use burn_npconv::{Mode, correlate};
 ///
 /// let device = Device::flex();
@@ -188,7 +186,7 @@ fn single(
 ///
 /// # Example
 /// ```
-/// use burn::tensor::{Device, Tensor};
+/// use burn::tensor::{DType, Device, Tensor};
 /// use burn_npconv::{Convolve1dOptions, Mode, convolve1d};
 ///
 /// let device = Device::flex();
@@ -206,59 +204,53 @@ pub fn convolve1d(
     bias: Option<Tensor<1>>,
     options: Convolve1dOptions,
 ) -> Result<Tensor<3>, ConvolveError> {
-    let [batch, cin, n] = x.dims();
-    let [cout, _, m] = weight.dims();
     check_batched(&x, &weight, bias.as_ref(), &options)?;
-    let (left, right) = padding(n, m, options.mode, options.operation);
-    let d = Dims {
-        batch,
-        cin,
-        n,
-        cout,
-        m,
-        groups: options.groups,
-        left,
-        right,
-    };
-    let dtype = if x.dtype() == weight.dtype() {
-        x.dtype()
-    } else {
-        weight.dtype()
-    };
-    match path(options.method, &x.device(), dtype, &d) {
+    let g = Geometry::numpy(
+        x.dims(),
+        weight.dims(),
+        options.groups,
+        options.mode,
+        options.operation,
+    );
+    // NumPy's dtype promotion: both operands in `np.result_type` of the two.
+    let dtype = result_type(x.dtype(), weight.dtype());
+    let (x, weight) = (cast(x, dtype), cast(weight, dtype));
+    let bias = bias.map(|b| cast(b, dtype));
+    let y = match path(options.method, &x.device(), dtype, &g) {
         Path::Burn => {
-            let weight = match options.operation {
-                Operation::Convolution => weight.flip([2]),
-                Operation::Correlation => weight,
-            };
-            let conv_options =
-                ConvOptions::new_with_padding([1], [(left, right)], [1], options.groups);
-            Ok(conv1d(x, weight, bias, conv_options))
+            let weight = if g.reversed { weight.flip([2]) } else { weight };
+            return Ok(conv1d(x, weight, bias, g.conv_options()));
         }
         #[cfg(feature = "wgpu")]
-        Path::DeviceFft => {
-            let y = device_fft(x, weight, &d, options.operation);
-            Ok(match bias {
-                Some(bias) => y + bias.reshape([1, cout, 1]),
-                None => y,
-            })
-        }
-        Path::Host(kernel) => {
-            let flip = options.operation == Operation::Convolution;
-            let args = HostConvArgs {
-                left,
-                right,
-                groups: options.groups,
-                flip,
+        Path::DeviceFft => crate::gpu_fft::conv(x, weight, &g),
+        Path::Cpu(kernel) => cpu_conv1d(
+            x,
+            weight,
+            CpuConvArgs {
+                geometry: g,
                 kernel,
-            };
-            let y = host_conv1d(x, weight, args);
-            Ok(match bias {
-                Some(bias) => y + bias.reshape([1, cout, 1]),
-                None => y,
-            })
-        }
+            },
+        ),
+    };
+    Ok(match bias {
+        Some(bias) => y + bias.reshape([1, g.cout, 1]),
+        None => y,
+    })
+}
+
+/// NumPy's `np.result_type` of two float dtypes: the wider one. NumPy has no bfloat16; f16
+/// with bf16 gives f32, the narrowest float that holds both exactly.
+fn result_type(a: DType, b: DType) -> DType {
+    match (a, b) {
+        _ if a == b => a,
+        (DType::F64, _) | (_, DType::F64) => DType::F64,
+        _ => DType::F32,
     }
+}
+
+/// `t` in `dtype`, without an op when it already is.
+fn cast<const D: usize>(t: Tensor<D>, dtype: DType) -> Tensor<D> {
+    if t.dtype() == dtype { t } else { t.cast(dtype) }
 }
 
 /// Checks the arguments of [`convolve1d`] without computing anything.
@@ -335,40 +327,4 @@ fn same_device(what: &'static str, first: &Device, second: &Device) -> Result<()
             second: format!("{second:?}"),
         })
     }
-}
-
-/// FFT convolution on the tensors' device, from Burn's `rfft`/`irfft` and elementwise ops
-/// (differentiable through them): the whole `full` convolution in one transform of
-/// `F = (N + M - 1).next_power_of_two()` points per channel, cut to the window of `d`.
-#[cfg(feature = "wgpu")]
-fn device_fft(x: Tensor<3>, weight: Tensor<3>, d: &Dims, operation: Operation) -> Tensor<3> {
-    use burn::tensor::signal::{irfft, rfft};
-
-    let (cpg, opg, groups) = (d.cin / d.groups, d.cout / d.groups, d.groups);
-    // cubek-fft needs at least the DC and Nyquist bins.
-    let f = (d.n + d.m - 1).next_power_of_two().max(2);
-    let bins = f / 2 + 1;
-    // True convolution with h: NumPy's kernel as is for np.convolve, reversed for np.correlate.
-    let h = match operation {
-        Operation::Convolution => weight,
-        Operation::Correlation => weight.flip([2]),
-    };
-    let (xr, xi) = rfft(x, 2, Some(f));
-    let (hr, hi) = rfft(h, 2, Some(f));
-    // [batch, groups, 1, cpg, bins] x [1, groups, opg, cpg, bins], summed over cpg.
-    let xs = |t: Tensor<3>| t.reshape([d.batch, groups, 1, cpg, bins]);
-    let hs = |t: Tensor<3>| t.reshape([1, groups, opg, cpg, bins]);
-    let (xr, xi, hr, hi) = (xs(xr), xs(xi), hs(hr), hs(hi));
-    let yr = xr.clone() * hr.clone() - xi.clone() * hi.clone();
-    let yi = xr * hi + xi * hr;
-    let (yr, yi) = if cpg == 1 {
-        (yr, yi)
-    } else {
-        (yr.sum_dim(3), yi.sum_dim(3))
-    };
-    let yr = yr.reshape([d.batch, d.cout, bins]);
-    let yi = yi.reshape([d.batch, d.cout, bins]);
-    let full = irfft(yr, yi, 2, Some(f));
-    let start = d.m - 1 - d.left;
-    full.slice([0..d.batch, 0..d.cout, start..start + d.out_len()])
 }

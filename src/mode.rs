@@ -3,8 +3,7 @@
 //! Every off-by-one decision of this crate lives here, as functions of lengths only (no
 //! tensors), so it can be tested exhaustively over small lengths.
 
-use core::fmt;
-use core::str::FromStr;
+use burn::tensor::ops::ConvOptions;
 
 use crate::error::ConvolveError;
 
@@ -18,8 +17,8 @@ use crate::error::ConvolveError;
 /// | [`Mode::Same`] | `max(N, M)` | 1 |
 /// | [`Mode::Valid`] | `max(N, M) - min(N, M) + 1` | 0 |
 ///
-/// Parsing ([`FromStr`]) accepts exactly `"full"`, `"same"` and `"valid"`, as NumPy >= 2.3 does
-/// (no abbreviations, no upper case); [`Display`](fmt::Display) and serde use the same names.
+/// Parsing ([`FromStr`](core::str::FromStr)) accepts exactly `"full"`, `"same"` and `"valid"`, as NumPy >= 2.3 does
+/// (no abbreviations, no upper case); [`Display`](core::fmt::Display) and serde use the same names.
 /// [`TryFrom<i64>`] accepts NumPy's integer codes.
 ///
 /// ```
@@ -56,26 +55,9 @@ impl Mode {
     }
 }
 
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Mode {
-    type Err = ConvolveError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "full" => Ok(Mode::Full),
-            "same" => Ok(Mode::Same),
-            "valid" => Ok(Mode::Valid),
-            other => Err(ConvolveError::UnknownMode {
-                got: other.to_string(),
-            }),
-        }
-    }
-}
+crate::names::named_enum!(Mode, ConvolveError, |got| ConvolveError::UnknownMode {
+    got
+});
 
 impl TryFrom<i64> for Mode {
     type Error = ConvolveError;
@@ -88,32 +70,6 @@ impl TryFrom<i64> for Mode {
             2 => Ok(Mode::Full),
             got => Err(ConvolveError::UnknownModeInteger { got }),
         }
-    }
-}
-
-impl burn::serde::Serialize for Mode {
-    fn serialize<S: burn::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> burn::serde::Deserialize<'de> for Mode {
-    fn deserialize<D: burn::serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ModeVisitor;
-
-        impl burn::serde::de::Visitor<'_> for ModeVisitor {
-            type Value = Mode;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("one of \"valid\", \"same\" or \"full\"")
-            }
-
-            fn visit_str<E: burn::serde::de::Error>(self, v: &str) -> Result<Mode, E> {
-                v.parse().map_err(E::custom)
-            }
-        }
-
-        deserializer.deserialize_str(ModeVisitor)
     }
 }
 
@@ -135,6 +91,13 @@ impl Operation {
             Operation::Convolution => "np.convolve",
             Operation::Correlation => "np.correlate",
         }
+    }
+
+    /// Whether a sliding dot product (Burn's `conv1d`, the CPU kernels) must run over the kernel
+    /// reversed to give this operation: `true` for [`Operation::Convolution`]. The one place that
+    /// decides the kernel's orientation; every path reads it from [`Geometry::reversed`].
+    pub(crate) fn slides_reversed_kernel(self) -> bool {
+        self == Operation::Convolution
     }
 }
 
@@ -191,6 +154,105 @@ pub fn padding(n: usize, m: usize, mode: Mode, op: Operation) -> (usize, usize) 
     (left, right)
 }
 
+/// The shapes, zero padding and kernel orientation of one batched convolution, as a sliding
+/// dot product (Burn's `conv1d` with stride 1) computes it: for output channel `o` of group `g`,
+/// `y[b, o, j] = Σ_i Σ_k xpad[b, g·C + i, j + k] · wk[o, i, k]`, where `xpad` is the signal with
+/// `left` zeros before and `right` zeros after it, and `wk` the weight, reversed when
+/// `reversed`. Every path (CPU kernels, Burn's `conv1d`, the device FFT, the gradients) is
+/// driven by one of these; NumPy's terms enter only through [`Geometry::numpy`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Geometry {
+    /// Samples.
+    pub batch: usize,
+    /// Input channels.
+    pub cin: usize,
+    /// Signal length.
+    pub n: usize,
+    /// Output channels.
+    pub cout: usize,
+    /// Kernel length.
+    pub m: usize,
+    /// Channel groups.
+    pub groups: usize,
+    /// Zeros before the signal.
+    pub left: usize,
+    /// Zeros after the signal.
+    pub right: usize,
+    /// Whether the weight is reversed before the sliding dot product.
+    pub reversed: bool,
+}
+
+impl Geometry {
+    /// NumPy's `mode` and function `op` for a signal `x` `[batch, channels_in, n]` and a weight
+    /// `w` `[channels_out, channels_in / groups, m]` in NumPy orientation.
+    pub fn numpy(x: [usize; 3], w: [usize; 3], groups: usize, mode: Mode, op: Operation) -> Self {
+        let pad = padding(x[2], w[2], mode, op);
+        Self::padded(x, w, groups, pad, op.slides_reversed_kernel())
+    }
+
+    /// Any zero padding `(left, right)` (each below `m`) and orientation, for the same shapes.
+    pub fn padded(
+        x: [usize; 3],
+        w: [usize; 3],
+        groups: usize,
+        (left, right): (usize, usize),
+        reversed: bool,
+    ) -> Self {
+        let [batch, cin, n] = x;
+        let [cout, _, m] = w;
+        Geometry {
+            batch,
+            cin,
+            n,
+            cout,
+            m,
+            groups,
+            left,
+            right,
+            reversed,
+        }
+    }
+
+    /// Output length of the sliding dot product over the padded signal.
+    pub fn out_len(&self) -> usize {
+        self.n + self.left + self.right + 1 - self.m
+    }
+
+    /// Index in the `full` output (length `n + m - 1`) of output 0.
+    pub fn full_start(&self) -> usize {
+        self.m - 1 - self.left
+    }
+
+    /// Input channels per group.
+    pub fn cpg(&self) -> usize {
+        self.cin / self.groups
+    }
+
+    /// Output channels per group.
+    pub fn opg(&self) -> usize {
+        self.cout / self.groups
+    }
+
+    /// The geometry of the input gradient: the output gradient `[batch, cout, out_len]` slid
+    /// over the kernel reversed (channels transposed per group), padded by
+    /// `(m - 1 - left, m - 1 - right)`, gives `[batch, cin, n]`.
+    #[cfg(all(feature = "autodiff", cpu_kernels))]
+    pub fn input_grad(&self) -> Geometry {
+        Self::padded(
+            [self.batch, self.cout, self.out_len()],
+            [self.cin, self.opg(), self.m],
+            self.groups,
+            (self.m - 1 - self.left, self.m - 1 - self.right),
+            !self.reversed,
+        )
+    }
+
+    /// Burn's options for `conv1d` with this padding and these groups.
+    pub fn conv_options(&self) -> ConvOptions<1> {
+        ConvOptions::new_with_padding([1], [(self.left, self.right)], [1], self.groups)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +279,28 @@ mod tests {
                         let (left, right) = padding(n, m, mode, op);
                         assert_eq!(n + left + right - m + 1, len);
                         assert_eq!(m - 1 - left, start);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn geometry_gives_numpys_window_and_orientation() {
+        for n in 1..=40 {
+            for m in 1..=40 {
+                for mode in Mode::ALL {
+                    for op in [Operation::Convolution, Operation::Correlation] {
+                        let g = Geometry::numpy([2, 3, n], [6, 1, m], 3, mode, op);
+                        assert_eq!((g.full_start(), g.out_len()), window(n, m, mode, op));
+                        assert_eq!(g.reversed, op == Operation::Convolution);
+                        #[cfg(all(feature = "autodiff", cpu_kernels))]
+                        {
+                            // The input gradient maps the output back onto the signal.
+                            let t = g.input_grad();
+                            assert_eq!((t.n, t.out_len(), t.cin, t.cout), (g.out_len(), n, 6, 3));
+                            assert_eq!(t.input_grad(), g);
+                        }
                     }
                 }
             }

@@ -129,3 +129,74 @@ fn methods_parse_and_serialise_by_name() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Loads `json` as a layer config through Burn's `Config::load`, from a file.
+fn load_json(json: &str, name: &str) -> Result<NpConvolve1dConfig, String> {
+    let dir = std::env::temp_dir().join(format!("npconv-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("config.json");
+    std::fs::write(&path, json).unwrap();
+    let result = NpConvolve1dConfig::load(&path).map_err(|e| e.to_string());
+    std::fs::remove_dir_all(dir).unwrap();
+    result
+}
+
+#[test]
+fn files_may_leave_out_every_field_with_a_default() {
+    let config = load_json(
+        r#"{ "channels_in": 2, "channels_out": 4, "kernel_size": 7 }"#,
+        "minimal",
+    )
+    .unwrap();
+    let defaults = NpConvolve1dConfig::new(2, 4, 7);
+    assert_eq!(
+        burn::config::config_to_json(&config),
+        burn::config::config_to_json(&defaults)
+    );
+    // Any subset of the defaulted fields.
+    let config = load_json(
+        r#"{ "channels_in": 2, "channels_out": 4, "kernel_size": 7, "groups": 2, "method": "fft" }"#,
+        "partial",
+    )
+    .unwrap();
+    assert_eq!(config.groups, 2);
+    assert_eq!(config.method, burn_npconv::Method::Fft);
+    assert_eq!(config.mode, Mode::Full);
+    assert!(!config.bias);
+}
+
+#[test]
+fn misspelled_and_missing_fields_are_errors_naming_them() {
+    let err = load_json(
+        r#"{ "channels_in": 1, "channels_out": 1, "kernal_size": 5 }"#,
+        "typo",
+    )
+    .unwrap_err();
+    assert!(err.contains("unknown field `kernal_size`"), "{err}");
+    let err = load_json(r#"{ "channels_in": 1, "channels_out": 1 }"#, "missing").unwrap_err();
+    assert!(err.contains("missing field `kernel_size`"), "{err}");
+}
+
+#[test]
+fn a_config_nested_in_another_loads_with_its_defaults() {
+    #[derive(burn::config::Config, Debug)]
+    struct ModelConfig {
+        layer: NpConvolve1dConfig,
+        #[config(default = 3)]
+        depth: usize,
+    }
+    let dir = std::env::temp_dir().join(format!("npconv-nested-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("model.json");
+    std::fs::write(
+        &path,
+        r#"{ "layer": { "channels_in": 3, "channels_out": 3, "kernel_size": 9, "mode": "valid" }, "depth": 2 }"#,
+    )
+    .unwrap();
+    let model = ModelConfig::load(&path).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+    assert_eq!(
+        (model.layer.mode, model.layer.groups, model.depth),
+        (Mode::Valid, 1, 2)
+    );
+}

@@ -5,7 +5,7 @@ mod common;
 
 use burn::tensor::{Device, Tensor};
 use burn_npconv::{
-    Backend, BackendError, Convolve1dOptions, ConvolveError, Mode, NpConvolve1d,
+    BackendKind, BackendKindError, Convolve1dOptions, ConvolveError, Mode, NpConvolve1d,
     NpConvolve1dConfig, Operation, convolve, convolve1d, correlate,
 };
 use common::{fixtures, t1};
@@ -120,8 +120,8 @@ on_every_backend! {
 #[cfg(all(feature = "flex", feature = "ndarray"))]
 #[test]
 fn tensors_on_different_devices_are_refused() {
-    let flex = Backend::Flex.device().unwrap();
-    let ndarray = Backend::NdArray.device().unwrap();
+    let flex = BackendKind::Flex.device().unwrap();
+    let ndarray = BackendKind::NdArray.device().unwrap();
     let err = convolve(t1(&[1.0, 2.0], &flex), t1(&[1.0], &ndarray), Mode::Full).unwrap_err();
     assert!(
         matches!(
@@ -158,10 +158,40 @@ fn unknown_mode_names_and_integers() {
 
 #[test]
 fn unknown_backend_names_are_listed() {
-    let err = "cuda".parse::<Backend>().unwrap_err();
-    assert_eq!(err, BackendError::Unknown { got: "cuda".into() });
+    let err = "cuda".parse::<BackendKind>().unwrap_err();
+    assert_eq!(err, BackendKindError::Unknown { got: "cuda".into() });
     assert_eq!(
         err.to_string(),
         "unknown backend \"cuda\": use one of flex, ndarray, wgpu"
     );
+}
+
+on_every_backend! {
+    fn mixed_dtypes_follow_numpys_promotion(device: &Device) {
+        use burn::tensor::{DType, TensorData};
+        if !device.supports_dtype(DType::F64) {
+            // No f64 on this adapter (lavapipe has none): nothing to promote to.
+            eprintln!("{device:?} has no f64: promotion to f64 not applicable");
+            return;
+        }
+        let a = [1.0f64, 2.0, 3.0, 4.0, 5.0];
+        let v = [0.5f64, -1.0, 2.0];
+        let a64 = Tensor::<3>::from_data(TensorData::new(a.to_vec(), [1, 1, 5]), (device, DType::F64));
+        let v64 = Tensor::<3>::from_data(TensorData::new(v.to_vec(), [1, 1, 3]), (device, DType::F64));
+        let a32 = a64.clone().cast(DType::F32);
+        let v32 = v64.clone().cast(DType::F32);
+        let options = Convolve1dOptions::new(Mode::Full);
+        let want = convolve1d(a64.clone(), v64.clone(), None, options).unwrap();
+        assert_eq!(want.dtype(), DType::F64);
+        for (x, w) in [(a64.clone(), v32.clone()), (a32.clone(), v64.clone())] {
+            let got = convolve1d(x, w, None, options).unwrap();
+            assert_eq!(got.dtype(), DType::F64, "np.result_type(f32, f64) is f64");
+            assert_eq!(
+                got.into_data().try_to_vec::<f64>().unwrap(),
+                want.clone().into_data().try_to_vec::<f64>().unwrap()
+            );
+        }
+        let same = convolve1d(a32, v32, None, options).unwrap();
+        assert_eq!(same.dtype(), DType::F32);
+    }
 }

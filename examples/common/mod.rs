@@ -2,7 +2,7 @@
 #![allow(dead_code)] // each example uses a different part
 
 use burn::tensor::{Device, Tensor, TensorData};
-use burn_npconv::Backend;
+use burn_npconv::BackendKind;
 
 /// What an example's `run` returns.
 pub type Error = Box<dyn std::error::Error>;
@@ -25,8 +25,8 @@ pub fn flag(name: &str, default: &str) -> String {
 }
 
 /// The device named by `--device` (flex by default).
-pub fn device_from_args() -> Result<(Backend, Device), Box<dyn std::error::Error>> {
-    let backend: Backend = flag("--device", "flex").parse()?;
+pub fn device_from_args() -> Result<(BackendKind, Device), Box<dyn std::error::Error>> {
+    let backend: BackendKind = flag("--device", "flex").parse()?;
     Ok((backend, backend.device()?))
 }
 

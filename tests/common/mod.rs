@@ -6,16 +6,16 @@ pub mod fixtures;
 pub mod oracle;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use burn_npconv::{Backend, BackendError};
+use burn_npconv::{BackendKind, BackendKindError};
 
 /// Runs `case` on `backend`'s device.
 ///
 /// A backend whose device cannot be had fails the test under `CI=true`; elsewhere (a developer
 /// machine without a Vulkan driver) it is skipped with a loud note on stderr, never silently.
-pub fn run(backend: Backend, case: impl FnOnce(&Device)) {
+pub fn run(backend: BackendKind, case: impl FnOnce(&Device)) {
     match backend.device() {
         Ok(device) => case(&device),
-        Err(e @ BackendError::Unavailable { .. })
+        Err(e @ BackendKindError::Unavailable { .. })
             if std::env::var("CI").as_deref() != Ok("true") =>
         {
             eprintln!(
@@ -43,19 +43,19 @@ macro_rules! on_every_backend {
                 #[cfg(feature = "flex")]
                 #[test]
                 fn flex() {
-                    $crate::common::run(burn_npconv::Backend::Flex, case)
+                    $crate::common::run(burn_npconv::BackendKind::Flex, case)
                 }
 
                 #[cfg(feature = "ndarray")]
                 #[test]
                 fn ndarray() {
-                    $crate::common::run(burn_npconv::Backend::NdArray, case)
+                    $crate::common::run(burn_npconv::BackendKind::NdArray, case)
                 }
 
                 #[cfg(feature = "wgpu")]
                 #[test]
                 fn wgpu() {
-                    $crate::common::run(burn_npconv::Backend::Wgpu, case)
+                    $crate::common::run(burn_npconv::BackendKind::Wgpu, case)
                 }
             }
         )*
@@ -99,9 +99,9 @@ pub fn max_abs(v: &[f64]) -> f64 {
 
 /// Every enabled backend's device, under the rules of [`run`]: a missing device fails under
 /// `CI=true` and is skipped loudly elsewhere.
-pub fn available_devices() -> Vec<(Backend, Device)> {
+pub fn available_devices() -> Vec<(BackendKind, Device)> {
     let mut out = Vec::new();
-    for backend in Backend::enabled() {
+    for backend in BackendKind::enabled() {
         run(backend, |device| out.push((backend, device.clone())));
     }
     out

@@ -1,14 +1,11 @@
-//! Picking a Burn device by backend name, for examples, benches and tests.
-
-use core::fmt;
-use core::str::FromStr;
+//! Picking a Burn device by the name of its backend, as the examples' `--device` flag does.
 
 use burn::tensor::Device;
 
 /// The Burn backends this crate is built and tested for, each behind the Cargo feature of the
 /// same name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Backend {
+pub enum BackendKind {
     /// Burn's pure-Rust CPU backend (`Device::flex()`), the default CPU device.
     Flex,
     /// Burn's deprecated ndarray CPU backend (`Device::ndarray()`).
@@ -20,9 +17,10 @@ pub enum Backend {
 
 /// Why a backend's device could not be had.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BackendError {
+#[non_exhaustive]
+pub enum BackendKindError {
     /// A name that is not a backend.
-    #[error("unknown backend {got:?}: use one of {}", names(Backend::ALL))]
+    #[error("unknown backend {got:?}: use one of {}", names(BackendKind::ALL))]
     Unknown {
         /// The name that was given.
         got: String,
@@ -43,38 +41,38 @@ pub enum BackendError {
     },
 }
 
-fn names(backends: impl IntoIterator<Item = Backend>) -> String {
+fn names(backends: impl IntoIterator<Item = BackendKind>) -> String {
     backends
         .into_iter()
-        .map(|b| b.name())
+        .map(|b| b.as_str())
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-impl Backend {
+impl BackendKind {
     /// Every backend, enabled or not.
-    pub const ALL: [Backend; 3] = [Backend::Flex, Backend::NdArray, Backend::Wgpu];
+    pub const ALL: [BackendKind; 3] = [BackendKind::Flex, BackendKind::NdArray, BackendKind::Wgpu];
 
     /// The backend's name, which is also its Cargo feature: `flex`, `ndarray` or `wgpu`.
-    pub fn name(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
-            Backend::Flex => "flex",
-            Backend::NdArray => "ndarray",
-            Backend::Wgpu => "wgpu",
+            BackendKind::Flex => "flex",
+            BackendKind::NdArray => "ndarray",
+            BackendKind::Wgpu => "wgpu",
         }
     }
 
     /// Whether this build has the backend's feature.
     pub fn is_enabled(self) -> bool {
         match self {
-            Backend::Flex => cfg!(feature = "flex"),
-            Backend::NdArray => cfg!(feature = "ndarray"),
-            Backend::Wgpu => cfg!(feature = "wgpu"),
+            BackendKind::Flex => cfg!(feature = "flex"),
+            BackendKind::NdArray => cfg!(feature = "ndarray"),
+            BackendKind::Wgpu => cfg!(feature = "wgpu"),
         }
     }
 
-    /// The backends this build has, in the order of [`Backend::ALL`].
-    pub fn enabled() -> Vec<Backend> {
+    /// The backends this build has, in the order of [`BackendKind::ALL`].
+    pub fn enabled() -> Vec<BackendKind> {
         Self::ALL.into_iter().filter(|b| b.is_enabled()).collect()
     }
 
@@ -84,21 +82,23 @@ impl Backend {
     /// there is none, is kept.
     ///
     /// # Errors
-    /// [`BackendError::NotEnabled`] if the feature is off, [`BackendError::Unavailable`] if
+    /// [`BackendKindError::NotEnabled`] if the feature is off, [`BackendKindError::Unavailable`] if
     /// wgpu finds no adapter.
-    pub fn device(self) -> Result<Device, BackendError> {
+    pub fn device(self) -> Result<Device, BackendKindError> {
         if !self.is_enabled() {
-            return Err(BackendError::NotEnabled { name: self.name() });
+            return Err(BackendKindError::NotEnabled {
+                name: self.as_str(),
+            });
         }
         match self {
             #[cfg(feature = "flex")]
-            Backend::Flex => Ok(Device::flex()),
+            BackendKind::Flex => Ok(Device::flex()),
             #[cfg(feature = "ndarray")]
             #[allow(deprecated)]
             // burn-ndarray is deprecated upstream; our users asked for it.
-            Backend::NdArray => Ok(Device::ndarray()),
+            BackendKind::NdArray => Ok(Device::ndarray()),
             #[cfg(feature = "wgpu")]
-            Backend::Wgpu => wgpu_device(),
+            BackendKind::Wgpu => wgpu_device(),
             #[allow(unreachable_patterns)]
             _ => unreachable!("disabled backends return above"),
         }
@@ -106,7 +106,7 @@ impl Backend {
 }
 
 #[cfg(feature = "wgpu")]
-fn wgpu_device() -> Result<Device, BackendError> {
+fn wgpu_device() -> Result<Device, BackendKindError> {
     use std::sync::OnceLock;
 
     static DEVICE: OnceLock<Result<Device, String>> = OnceLock::new();
@@ -117,25 +117,12 @@ fn wgpu_device() -> Result<Device, BackendError> {
                 .map_err(|e| format!("{e} (a machine without a GPU needs a software Vulkan driver, e.g. Debian's mesa-vulkan-drivers)"))
         })
         .clone()
-        .map_err(|reason| BackendError::Unavailable {
+        .map_err(|reason| BackendKindError::Unavailable {
             name: "wgpu",
             reason,
         })
 }
 
-impl fmt::Display for Backend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Backend {
-    type Err = BackendError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Backend::ALL
-            .into_iter()
-            .find(|b| b.name() == s)
-            .ok_or_else(|| BackendError::Unknown { got: s.to_string() })
-    }
-}
+crate::names::named_enum!(BackendKind, BackendKindError, |got| {
+    BackendKindError::Unknown { got }
+});

@@ -13,14 +13,30 @@ use crate::mode::Mode;
 /// Configuration of an [`NpConvolve1d`] layer, built with [`init`](Self::init) or
 /// [`try_init`](Self::try_init).
 ///
-/// Saved and loaded as JSON through Burn's [`Config`] (`save` / `load`); the mode is written
-/// as NumPy's name:
+/// Saved and loaded as JSON through Burn's [`Config`] (`save` / `load`); the mode and the
+/// method are written by name. A file may leave out any field that has a default, and a field
+/// this config does not have (a misspelling such as `kernal_size`) is an error naming it:
 ///
-/// ```json
-/// { "channels_in": 1, "channels_out": 1, "kernel_size": 5, "mode": "same",
-///   "groups": 1, "bias": false, "initializer": { "Constant": { "value": 0.2 } } }
 /// ```
-#[derive(Config, Debug)]
+/// use burn::config::Config;
+/// use burn_npconv::{Method, Mode, NpConvolve1dConfig};
+///
+/// let json = r#"{ "channels_in": 1, "channels_out": 1, "kernel_size": 5, "mode": "same",
+///                 "initializer": { "Constant": { "value": 0.2 } } }"#;
+/// let config = NpConvolve1dConfig::load_binary(json.as_bytes())?;
+/// assert_eq!((config.mode, config.groups, config.bias, config.method), (Mode::Same, 1, false, Method::Auto));
+///
+/// let typo = r#"{ "channels_in": 1, "channels_out": 1, "kernal_size": 5 }"#;
+/// let err = NpConvolve1dConfig::load_binary(typo.as_bytes()).unwrap_err();
+/// assert!(err.to_string().contains("unknown field `kernal_size`"), "{err}");
+/// # Ok::<(), burn::config::ConfigError>(())
+/// ```
+///
+/// It implements Burn's [`Config`] by hand rather than through `#[derive(Config)]`, with the
+/// same API (`new` with the required fields, a `with_*` setter per defaulted field, `Clone`,
+/// `Display` as JSON): the derive's serde code requires every field and ignores unknown ones.
+#[derive(Debug, Clone, burn::serde::Serialize, burn::serde::Deserialize)]
+#[serde(crate = "burn::serde", deny_unknown_fields)]
 pub struct NpConvolve1dConfig {
     /// Number of input channels.
     pub channels_in: usize,
@@ -29,25 +45,94 @@ pub struct NpConvolve1dConfig {
     /// Kernel length `M`.
     pub kernel_size: usize,
     /// NumPy's mode. Default [`Mode::Full`], NumPy's default.
-    #[config(default = "Mode::Full")]
+    #[serde(default)]
     pub mode: Mode,
     /// Channel groups; must divide both channel counts. Default 1. `groups == channels_in ==
     /// channels_out` gives one kernel per channel (depthwise).
-    #[config(default = 1)]
+    #[serde(default = "defaults::groups")]
     pub groups: usize,
     /// Whether a learnable bias `[channels_out]` is added. Default `false`: a plain
     /// `np.convolve` has none.
-    #[config(default = false)]
+    #[serde(default)]
     pub bias: bool,
     /// How the convolution is computed. Default [`Method::Auto`].
-    #[config(default = "Method::Auto")]
+    #[serde(default)]
     pub method: Method,
     /// Initializer of the weight and the bias. Default Kaiming-uniform with gain `1/√3`, the
     /// default of Burn's `Conv1d`.
-    #[config(
-        default = "Initializer::KaimingUniform { gain: 0.577_350_269_189_625_8, fan_out_only: false }"
-    )]
+    #[serde(default = "defaults::initializer")]
     pub initializer: Initializer,
+}
+
+/// The defaults of [`NpConvolve1dConfig`] that are not their type's `Default`, used by
+/// [`NpConvolve1dConfig::new`] and by deserialisation alike.
+mod defaults {
+    use burn::nn::Initializer;
+
+    pub fn groups() -> usize {
+        1
+    }
+
+    pub fn initializer() -> Initializer {
+        Initializer::KaimingUniform {
+            gain: 0.577_350_269_189_625_8, // 1/√3
+            fan_out_only: false,
+        }
+    }
+}
+
+impl Config for NpConvolve1dConfig {}
+
+impl core::fmt::Display for NpConvolve1dConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&burn::config::config_to_json(self))
+    }
+}
+
+impl NpConvolve1dConfig {
+    /// A config with the required fields; every other field has its default.
+    pub fn new(channels_in: usize, channels_out: usize, kernel_size: usize) -> Self {
+        Self {
+            channels_in,
+            channels_out,
+            kernel_size,
+            mode: Mode::default(),
+            groups: defaults::groups(),
+            bias: false,
+            method: Method::default(),
+            initializer: defaults::initializer(),
+        }
+    }
+
+    /// Sets [`mode`](Self::mode).
+    pub fn with_mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Sets [`groups`](Self::groups).
+    pub fn with_groups(mut self, groups: usize) -> Self {
+        self.groups = groups;
+        self
+    }
+
+    /// Sets [`bias`](Self::bias).
+    pub fn with_bias(mut self, bias: bool) -> Self {
+        self.bias = bias;
+        self
+    }
+
+    /// Sets [`method`](Self::method).
+    pub fn with_method(mut self, method: Method) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// Sets [`initializer`](Self::initializer).
+    pub fn with_initializer(mut self, initializer: Initializer) -> Self {
+        self.initializer = initializer;
+        self
+    }
 }
 
 /// `np.convolve` as a trainable Burn layer: batched, multi-channel, grouped, on every backend.

@@ -1,0 +1,153 @@
+//! Every cost model of `Method::Auto`, with its measured constants, in nanoseconds.
+//!
+//! - The CPU kernels (flex, ndarray): fitted to `CALIBRATE=1 cargo bench --bench convolve
+//!   --features internals`, which times both kernels over a grid of `N` and `M` and prints the
+//!   model beside them, on a 2-core x86-64 machine with AVX2 (README, "Performance"). The
+//!   model also picks the FFT block length ([`fft_len`]).
+//! - The wgpu paths: fitted on Mesa's lavapipe (the software Vulkan driver every machine here
+//!   has; bench group `grid/wgpu`). A real GPU has other constants but the same shape:
+//!   Burn's `conv1d` costs per multiply-add, the FFT per transform point.
+
+use crate::cpu::{CpuKernel, SERIAL_FFT_POINTS, SERIAL_MACS};
+use crate::mode::Geometry;
+
+/// Constants of the CPU kernels.
+mod cpu {
+    /// Direct kernel, per multiply-add (AVX2 + FMA, one core).
+    pub const NS_PER_MAC: f64 = 0.035;
+    /// Direct kernel, per output value (writing it, page faults, block tails).
+    pub const NS_PER_OUTPUT: f64 = 0.4;
+    /// FFT path, per `F · log2 F` of one real transform of `F` points.
+    pub const NS_PER_FFT_UNIT: f64 = 0.2;
+    /// FFT path, per complex multiply-add of a spectrum product.
+    pub const NS_PER_SPECTRAL_MAC: f64 = 0.5;
+    /// FFT path, per transform: copies, zeroing, bookkeeping.
+    pub const NS_PER_TRANSFORM: f64 = 25.0;
+    /// FFT path, per call: plans, buffers.
+    pub const NS_FFT_SETUP: f64 = 2_000.0;
+    /// Speed-up of either kernel on both cores of the calibration machine, once the work is
+    /// above the serial thresholds.
+    pub const PARALLEL_SPEEDUP: f64 = 1.4;
+}
+
+/// Modelled nanoseconds of the direct CPU kernel.
+pub(crate) fn cpu_direct(g: &Geometry) -> f64 {
+    let outputs = g.batch * g.cout * g.out_len();
+    let macs = outputs * g.cpg() * g.m;
+    let ns = macs as f64 * cpu::NS_PER_MAC + outputs as f64 * cpu::NS_PER_OUTPUT;
+    if macs < SERIAL_MACS {
+        ns
+    } else {
+        ns / cpu::PARALLEL_SPEEDUP
+    }
+}
+
+/// Modelled nanoseconds of the FFT CPU kernel.
+pub(crate) fn cpu_fft(g: &Geometry) -> f64 {
+    let (cpg, opg) = (g.cpg(), g.opg());
+    let f = fft_len(g.n, g.m, cpg, opg);
+    let blocks = g.n.div_ceil(f - g.m + 1);
+    let units = g.batch * g.groups;
+    let ff = f as f64;
+    let kernels = (g.cout * cpg) as f64 * ff * ff.log2() * cpu::NS_PER_FFT_UNIT;
+    let ns = (units * blocks) as f64 * fft_block_ns(f, cpg, opg);
+    let ns = if units * blocks * (cpg + opg) * f < SERIAL_FFT_POINTS {
+        ns
+    } else {
+        ns / cpu::PARALLEL_SPEEDUP
+    };
+    cpu::NS_FFT_SETUP + kernels + ns
+}
+
+/// The CPU kernel with the lower modelled time.
+pub(crate) fn cheaper_cpu_kernel(g: &Geometry) -> CpuKernel {
+    if cpu_direct(g) <= cpu_fft(g) {
+        CpuKernel::Direct
+    } else {
+        CpuKernel::Fft
+    }
+}
+
+/// Modelled nanoseconds of one overlap-add block of `f` points: `cpg` forward and `opg`
+/// inverse transforms and `cpg · opg` spectrum products.
+fn fft_block_ns(f: usize, cpg: usize, opg: usize) -> f64 {
+    let ff = f as f64;
+    (ff * ff.log2() * cpu::NS_PER_FFT_UNIT + cpu::NS_PER_TRANSFORM) * (cpg + opg) as f64
+        + (ff / 2.0 + 1.0) * (cpg * opg) as f64 * cpu::NS_PER_SPECTRAL_MAC
+}
+
+/// The FFT length for overlap-add: the power of two minimising the modelled time of the whole
+/// signal ([`fft_block_ns`] per block of `F - m + 1` inputs), no longer than needed to hold the
+/// whole full output.
+pub(crate) fn fft_len(n: usize, m: usize, cpg: usize, opg: usize) -> usize {
+    let full = n + m - 1;
+    let max = full.next_power_of_two().max(m.next_power_of_two());
+    let mut f = m.next_power_of_two();
+    let mut best = (f64::INFINITY, f);
+    while f <= max {
+        // Blocks past the signal's end cost as much as full ones.
+        let blocks = n.div_ceil(f - m + 1) as f64;
+        let cost = blocks * fft_block_ns(f, cpg, opg);
+        if cost < best.0 {
+            best = (cost, f);
+        }
+        f *= 2;
+    }
+    best.1
+}
+
+/// The length of the wgpu FFT path's one transform per channel: the whole `full` output,
+/// rounded up to a power of two, and at least the 2 points (DC and Nyquist) cubek-fft needs.
+#[cfg(feature = "wgpu")]
+pub(crate) fn device_fft_len(g: &Geometry) -> usize {
+    (g.n + g.m - 1).next_power_of_two().max(2)
+}
+
+/// Constants of the wgpu paths, fitted on lavapipe.
+#[cfg(feature = "wgpu")]
+mod wgpu {
+    /// Burn's `conv1d`, per multiply-add, one group.
+    pub const NS_PER_MAC: f64 = 3.4;
+    /// Burn's `conv1d`, per multiply-add, grouped (measured 4x slower on lavapipe).
+    pub const NS_PER_MAC_GROUPED: f64 = 13.0;
+    /// Burn's `conv1d`, per output value.
+    pub const NS_PER_OUTPUT: f64 = 30.0;
+    /// FFT path, per point of one transform.
+    pub const NS_PER_FFT_POINT: f64 = 400.0;
+    /// FFT path, per call (kernel launches).
+    pub const NS_FFT_SETUP: f64 = 3e6;
+}
+
+/// Modelled nanoseconds of Burn's `conv1d` on wgpu.
+#[cfg(feature = "wgpu")]
+pub(crate) fn wgpu_direct(g: &Geometry) -> f64 {
+    let outputs = (g.batch * g.cout * g.out_len()) as f64;
+    let per_mac = if g.groups == 1 {
+        wgpu::NS_PER_MAC
+    } else {
+        wgpu::NS_PER_MAC_GROUPED
+    };
+    outputs * (wgpu::NS_PER_OUTPUT + per_mac * (g.m * g.cpg()) as f64)
+}
+
+/// Modelled nanoseconds of the wgpu FFT path.
+#[cfg(feature = "wgpu")]
+pub(crate) fn wgpu_fft(g: &Geometry) -> f64 {
+    let f = device_fft_len(g) as f64;
+    wgpu::NS_FFT_SETUP + (g.batch * (g.cin + g.cout)) as f64 * f * wgpu::NS_PER_FFT_POINT
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fft_len_is_a_power_of_two_at_least_the_kernel() {
+        for m in [1, 3, 31, 1023, 4095] {
+            for n in [1, 1000, 1_000_000] {
+                let f = fft_len(n, m, 1, 1);
+                assert!(f.is_power_of_two() && f >= m, "n {n} m {m}: {f}");
+            }
+        }
+    }
+}

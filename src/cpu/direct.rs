@@ -1,0 +1,55 @@
+//! The direct kernel: register-blocked sliding dot products ([`super::simd`]), tiled over
+//! output rows and split across threads for large calls.
+
+use rayon::prelude::*;
+
+use super::{SERIAL_MACS, window};
+use crate::mode::Geometry;
+
+/// Outputs per task.
+const TILE: usize = 2048;
+
+pub(super) fn conv(x: &[f32], wk: &[f32], d: &Geometry) -> Vec<f32> {
+    let (l, cpg, opg, m, n) = (d.out_len(), d.cpg(), d.opg(), d.m, d.n);
+    let mut out = vec![0.0f32; d.batch * d.cout * l];
+    let rows = d.batch * d.cout;
+    // One tile of row `row` (outputs `j0..j0 + yt.len()`), over the row's input channels.
+    let tile_task = |row: usize, j0: usize, yt: &mut [f32], scratch: &mut Vec<f32>| {
+        // `out` comes from `calloc`: write its pages before reading them (see the module
+        // docs of `cpu`), here on the thread that computes the tile.
+        yt.fill(0.0);
+        let (b, o) = (row / d.cout, row % d.cout);
+        let g = o / opg;
+        for i in 0..cpg {
+            let xr = &x[(b * d.cin + g * cpg + i) * n..][..n];
+            let kr = &wk[(o * cpg + i) * m..][..m];
+            let xs = window(xr, j0 as isize - d.left as isize, yt.len() + m - 1, scratch);
+            super::simd::correlate_into(xs, kr, yt);
+        }
+    };
+    let macs = rows * cpg * m * l;
+    if macs < SERIAL_MACS {
+        let mut scratch = Vec::new();
+        for (row, y) in out.chunks_mut(l).enumerate() {
+            for (t, yt) in y.chunks_mut(TILE).enumerate() {
+                tile_task(row, t * TILE, yt, &mut scratch);
+            }
+        }
+        return out;
+    }
+    let threads = rayon::current_num_threads().max(1);
+    // Few long rows: split them so that every thread gets several tiles.
+    let tile = if rows >= 2 * threads {
+        TILE
+    } else {
+        (rows * l).div_ceil(4 * threads).clamp(1024, TILE)
+    };
+    out.par_chunks_mut(l).enumerate().for_each(|(row, y)| {
+        y.par_chunks_mut(tile)
+            .enumerate()
+            .for_each_init(Vec::new, |scratch, (t, yt)| {
+                tile_task(row, t * tile, yt, scratch)
+            });
+    });
+    out
+}

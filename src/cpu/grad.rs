@@ -1,0 +1,71 @@
+//! The gradients of [`super::conv`]: the input gradient is itself a convolution (any
+//! kernel); the weight gradient correlates the padded input with the output gradient.
+
+use rayon::prelude::*;
+
+use super::{CpuKernel, SERIAL_MACS, conv, window};
+use crate::mode::Geometry;
+
+/// The input gradient of [`conv`]: `gy` `[batch, cout, out_len]` -> `[batch, cin, n]`.
+///
+/// `dx[t] = Σ_j gy[j] · wk[t + left - j]`: the same sliding dot product, over `gy` padded by
+/// `(m - 1 - left, m - 1 - right)`, with the kernel reversed and its channels transposed per group.
+pub(crate) fn input_grad(gy: &[f32], w: &[f32], d: &Geometry, kernel: CpuKernel) -> Vec<f32> {
+    let (cpg, opg, m) = (d.cpg(), d.opg(), d.m);
+    // wt[g·cpg + i, a, k] = w[g·opg + a, i, k]
+    let mut wt = zeroed(w.len());
+    for g in 0..d.groups {
+        for a in 0..opg {
+            for i in 0..cpg {
+                let src = &w[((g * opg + a) * cpg + i) * m..][..m];
+                wt[((g * cpg + i) * opg + a) * m..][..m].copy_from_slice(src);
+            }
+        }
+    }
+    conv(gy, &wt, &d.input_grad(), kernel)
+}
+
+/// The weight gradient of [`conv`]: `[cout, cin / groups, m]`, with
+/// `dwk[o, i, k] = Σ_b Σ_j xpad[b, g·C + i, j + k] · gy[b, o, j]` (reversed when `d.reversed`): per
+/// channel pair and sample, the correlation of the padded input with the output gradient.
+pub(crate) fn weight_grad(x: &[f32], gy: &[f32], d: &Geometry) -> Vec<f32> {
+    let (l, cpg, opg, m, n) = (d.out_len(), d.cpg(), d.opg(), d.m, d.n);
+    let mut dw = zeroed(d.cout * cpg * m);
+    let pair_task = |pair: usize, out: &mut [f32], scratch: &mut Vec<f32>| {
+        let (o, i) = (pair / cpg, pair % cpg);
+        let g = o / opg;
+        for b in 0..d.batch {
+            let xr = &x[(b * d.cin + g * cpg + i) * n..][..n];
+            let gr = &gy[(b * d.cout + o) * l..][..l];
+            let xs = window(xr, -(d.left as isize), l + m - 1, scratch);
+            super::simd::correlate_into(xs, gr, out);
+        }
+        if d.reversed {
+            out.reverse();
+        }
+    };
+    if d.batch * d.cout * cpg * m * l < SERIAL_MACS {
+        let mut scratch = Vec::new();
+        for (pair, out) in dw.chunks_mut(m).enumerate() {
+            pair_task(pair, out, &mut scratch);
+        }
+    } else {
+        dw.par_chunks_mut(m)
+            .enumerate()
+            .for_each_init(Vec::new, |scratch, (pair, out)| {
+                pair_task(pair, out, scratch)
+            });
+    }
+    dw
+}
+
+/// `len` zeros, written rather than left to `calloc`. A large `vec![0.0; len]` is fresh
+/// memory mapped to the shared zero page: the first write to each page after a read then
+/// copies it and flushes the TLBs of the other cores, which in a virtual machine made an
+/// accumulate-into-zeros kernel several times slower than its arithmetic (perf: most of the
+/// time in `do_wp_page` and inter-processor interrupts). Writing the zeros first avoids it.
+fn zeroed(len: usize) -> Vec<f32> {
+    let mut v = Vec::with_capacity(len);
+    v.resize(len, 0.0f32);
+    v
+}

@@ -1,0 +1,326 @@
+//! The CPU kernels of the `flex` and `ndarray` backends: direct and FFT (overlap-add on
+//! `realfft`) convolution on host `f32` slices and their gradients, multi-threaded with rayon
+//! once the work pays for waking the worker threads.
+//!
+//! Every kernel computes the sliding dot product a `Geometry` describes.
+//!
+//! Outputs are written before they are read. A large `vec![0.0; len]` is fresh memory mapped
+//! to the shared zero page: the first write to each page after a read then copies it and
+//! flushes the TLBs of the other cores, which in a virtual machine made an accumulate-into-zeros
+//! kernel several times slower than its arithmetic (perf: most of the time in `do_wp_page` and
+//! inter-processor interrupts). Each task therefore fills its own part of the output with zeros
+//! before accumulating into it.
+
+// The kernels serve the CPU backends' op; CpuKernel and the thresholds also serve the cost
+// model, which every build has.
+#[cfg(cpu_kernels)]
+mod direct;
+#[cfg(cpu_kernels)]
+mod fft;
+#[cfg(all(feature = "autodiff", cpu_kernels))]
+mod grad;
+#[cfg(cpu_kernels)]
+mod simd;
+
+#[cfg(all(feature = "autodiff", cpu_kernels))]
+pub(crate) use grad::{input_grad, weight_grad};
+
+#[cfg(cpu_kernels)]
+use crate::mode::Geometry;
+
+/// Which CPU algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CpuKernel {
+    /// Sliding dot products: `O(L · M)` per channel pair.
+    Direct,
+    /// Overlap-add with real FFTs: `O(L · log F)` per channel pair and block size `F`.
+    Fft,
+}
+
+/// Multiply-adds below which a kernel runs on the calling thread: waking rayon's workers costs
+/// more (about 10 µs) than the work itself.
+pub(crate) const SERIAL_MACS: usize = 3 << 20;
+
+/// FFT points (transform length × transforms) below which the FFT path runs on the calling
+/// thread.
+pub(crate) const SERIAL_FFT_POINTS: usize = 1 << 17;
+
+/// `x`: `[batch, cin, n]`, `w`: `[cout, cin / groups, m]`, both contiguous; returns
+/// `[batch, cout, out_len]`.
+#[cfg(cpu_kernels)]
+pub(crate) fn conv(x: &[f32], w: &[f32], g: &Geometry, kernel: CpuKernel) -> Vec<f32> {
+    assert_eq!(x.len(), g.batch * g.cin * g.n, "input buffer of {g:?}");
+    assert_eq!(w.len(), g.cout * g.cpg() * g.m, "weight buffer of {g:?}");
+    assert!(
+        g.left < g.m && g.right < g.m,
+        "padding beyond the kernel: {g:?}"
+    );
+    // wk: the kernel as the sliding dot product uses it.
+    let wk: Vec<f32> = if g.reversed {
+        w.chunks(g.m)
+            .flat_map(|k| k.iter().rev().copied())
+            .collect()
+    } else {
+        w.to_vec()
+    };
+    match kernel {
+        CpuKernel::Direct => direct::conv(x, &wk, g),
+        CpuKernel::Fft => fft::conv(x, &wk, g),
+    }
+}
+
+#[cfg(cpu_kernels)]
+/// The `len` values of `row` from signed position `start`, zeros outside it: a slice of `row`
+/// when it lies inside, else a copy in `scratch`.
+fn window<'a>(row: &'a [f32], start: isize, len: usize, scratch: &'a mut Vec<f32>) -> &'a [f32] {
+    let n = row.len() as isize;
+    if start >= 0 && start + len as isize <= n {
+        return &row[start as usize..][..len];
+    }
+    scratch.clear();
+    scratch.resize(len, 0.0);
+    let lo = start.max(0);
+    let hi = (start + len as isize).min(n);
+    if lo < hi {
+        scratch[(lo - start) as usize..(hi - start) as usize]
+            .copy_from_slice(&row[lo as usize..hi as usize]);
+    }
+    scratch
+}
+
+#[cfg(all(test, cpu_kernels))]
+mod tests {
+    use super::*;
+
+    /// A convolution geometry with any padding, the weight not reversed.
+    fn geometry(x: [usize; 3], w: [usize; 3], groups: usize, pad: (usize, usize)) -> Geometry {
+        Geometry::padded(x, w, groups, pad, false)
+    }
+
+    /// Burn's conv1d semantics, naively.
+    fn naive(x: &[f32], w: &[f32], d: &Geometry) -> Vec<f64> {
+        let flip = d.reversed;
+        let (l, cpg, opg, m) = (d.out_len(), d.cin / d.groups, d.cout / d.groups, d.m);
+        let mut out = vec![0.0f64; d.batch * d.cout * l];
+        for b in 0..d.batch {
+            for o in 0..d.cout {
+                let g = o / opg;
+                for j in 0..l {
+                    let mut s = 0.0f64;
+                    for i in 0..cpg {
+                        for k in 0..m {
+                            let t = (j + k) as isize - d.left as isize;
+                            if t < 0 || t >= d.n as isize {
+                                continue;
+                            }
+                            let kk = if flip { m - 1 - k } else { k };
+                            s += f64::from(x[(b * d.cin + g * cpg + i) * d.n + t as usize])
+                                * f64::from(w[(o * cpg + i) * m + kk]);
+                        }
+                    }
+                    out[(b * d.cout + o) * l + j] = s;
+                }
+            }
+        }
+        out
+    }
+
+    fn values(len: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed;
+        (0..len)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 40) % 64) as f32 / 32.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[cfg(feature = "autodiff")]
+    /// `Σ_b Σ_j xpad[b, g·C + i, j + k] · gy[b, o, j]`: the weight gradient at tap `k` of the
+    /// sliding-dot-product kernel, naively.
+    fn naive_weight_grad(x: &[f32], gy: &[f32], d: &Geometry, o: usize, i: usize, k: usize) -> f64 {
+        let (l, cpg, opg) = (d.out_len(), d.cin / d.groups, d.cout / d.groups);
+        let g = o / opg;
+        let mut s = 0.0f64;
+        for b in 0..d.batch {
+            for j in 0..l {
+                let t = (j + k) as isize - d.left as isize;
+                if (0..d.n as isize).contains(&t) {
+                    s += f64::from(x[(b * d.cin + g * cpg + i) * d.n + t as usize])
+                        * f64::from(gy[(b * d.cout + o) * l + j]);
+                }
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn both_kernels_match_the_naive_definition() {
+        let mut count = 0;
+        for (batch, cin, cout, groups) in [(1, 1, 1, 1), (2, 4, 6, 2), (3, 3, 3, 3), (1, 2, 3, 1)] {
+            for n in [1usize, 2, 5, 17, 100, 1000] {
+                for m in [1usize, 2, 3, 8, 31, 64] {
+                    for (left, right) in [(0, 0), (m - 1, m - 1), ((m - 1) / 2, m / 2), (m - 1, 0)]
+                    {
+                        if n + left + right < m {
+                            continue;
+                        }
+                        let d = geometry(
+                            [batch, cin, n],
+                            [cout, cin / groups, m],
+                            groups,
+                            (left, right),
+                        );
+                        let x = values(batch * cin * n, n as u64);
+                        let w = values(cout * (cin / groups) * m, m as u64 + 7);
+                        for flip in [false, true] {
+                            let d = Geometry {
+                                reversed: flip,
+                                ..d
+                            };
+                            let want = naive(&x, &w, &d);
+                            for kernel in [CpuKernel::Direct, CpuKernel::Fft] {
+                                let got = conv(&x, &w, &d, kernel);
+                                assert_eq!(got.len(), want.len());
+                                let tol = 1e-5 * (m * cin) as f64;
+                                for (j, (g, e)) in got.iter().zip(&want).enumerate() {
+                                    assert!(
+                                        (f64::from(*g) - e).abs() <= tol,
+                                        "{kernel:?} {d:?} flip {flip} index {j}: {g} vs {e}"
+                                    );
+                                }
+                                count += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(count > 500);
+    }
+
+    #[cfg(feature = "autodiff")]
+    #[test]
+    fn gradients_match_their_definitions() {
+        for (batch, cin, cout, groups) in [(2, 1, 1, 1), (2, 4, 6, 2), (1, 3, 3, 3)] {
+            for (n, m) in [(9usize, 3usize), (9, 4), (4, 7), (50, 16)] {
+                for (left, right) in [(0, 0), (m - 1, m - 1), ((m - 1) / 2, m / 2)] {
+                    if n + left + right < m {
+                        continue;
+                    }
+                    let d = geometry(
+                        [batch, cin, n],
+                        [cout, cin / groups, m],
+                        groups,
+                        (left, right),
+                    );
+                    let (cpg, l) = (cin / groups, d.out_len());
+                    let x = values(batch * cin * n, 3);
+                    let w = values(cout * cpg * m, 5);
+                    let gy = values(batch * cout * l, 9);
+                    for flip in [false, true] {
+                        let d = Geometry {
+                            reversed: flip,
+                            ..d
+                        };
+                        // <gy, conv(x, w)> is bilinear: check both gradients through it.
+                        let y = naive(&x, &w, &d);
+                        let base: f64 = y.iter().zip(&gy).map(|(a, b)| a * f64::from(*b)).sum();
+                        let dw = weight_grad(&x, &gy, &d);
+                        for kernel in [CpuKernel::Direct, CpuKernel::Fft] {
+                            let dx = input_grad(&gy, &w, &d, kernel);
+                            let lin_x: f64 = dx
+                                .iter()
+                                .zip(&x)
+                                .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                                .sum();
+                            assert!(
+                                (lin_x - base).abs() < 1e-3 * (1.0 + base.abs()),
+                                "dx {kernel:?} {d:?} {flip}: {lin_x} vs {base}"
+                            );
+                        }
+                        let lin_w: f64 = dw
+                            .iter()
+                            .zip(&w)
+                            .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                            .sum();
+                        assert!(
+                            (lin_w - base).abs() < 1e-3 * (1.0 + base.abs()),
+                            "dw {d:?} {flip}: {lin_w} vs {base}"
+                        );
+                        // And element by element for dw against the definition.
+                        for o in 0..cout {
+                            for i in 0..cpg {
+                                for k in 0..m {
+                                    let s = naive_weight_grad(&x, &gy, &d, o, i, k);
+                                    let kk = if flip { m - 1 - k } else { k };
+                                    let got = f64::from(dw[(o * cpg + i) * m + kk]);
+                                    assert!(
+                                        (got - s).abs() < 1e-4 * (1.0 + s.abs()),
+                                        "dw[{o},{i},{kk}] {d:?} {flip}: {got} vs {s}"
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Calls big enough for the multi-threaded paths (`SERIAL_MACS`, `SERIAL_FFT_POINTS`):
+    /// direct tiles split across threads, FFT pieces sharing blocks at their edges, and the
+    /// weight gradient over channel pairs.
+    #[test]
+    fn large_calls_take_the_parallel_paths_and_agree() {
+        for (batch, cin, cout, groups, n, m) in
+            [(1, 1, 1, 1, 200_000, 31), (2, 2, 4, 2, 40_000, 40)]
+        {
+            let (left, right) = ((m - 1) / 2, m / 2);
+            let d = Geometry {
+                reversed: true,
+                ..geometry(
+                    [batch, cin, n],
+                    [cout, cin / groups, m],
+                    groups,
+                    (left, right),
+                )
+            };
+            let macs = batch * cout * (cin / groups) * m * d.out_len();
+            assert!(macs >= SERIAL_MACS, "{d:?} must not run serially");
+            let x = values(batch * cin * n, 11);
+            let w = values(cout * (cin / groups) * m, 13);
+            let want = naive(&x, &w, &d);
+            for kernel in [CpuKernel::Direct, CpuKernel::Fft] {
+                let got = conv(&x, &w, &d, kernel);
+                let worst = got
+                    .iter()
+                    .zip(&want)
+                    .map(|(g, e)| (f64::from(*g) - e).abs())
+                    .fold(0.0, f64::max);
+                assert!(worst <= 1e-4, "{kernel:?} {d:?}: max error {worst}");
+            }
+            // The weight gradient over channel pairs.
+            #[cfg(feature = "autodiff")]
+            {
+                let gy = values(batch * cout * d.out_len(), 17);
+                let dw = weight_grad(&x, &gy, &d);
+                let cpg = cin / groups;
+                for o in 0..cout {
+                    for i in 0..cpg {
+                        for k in [0, m / 2, m - 1] {
+                            let s = naive_weight_grad(&x, &gy, &d, o, i, k);
+                            let got = f64::from(dw[(o * cpg + i) * m + (m - 1 - k)]);
+                            assert!(
+                                (got - s).abs() < 1e-3 * (1.0 + s.abs()),
+                                "dw {d:?}: {got} vs {s}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
