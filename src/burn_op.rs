@@ -130,38 +130,30 @@ mod host {
     }
 
     /// The op on a backend with [`HostTensors`]: the CPU kernels.
-    macro_rules! cpu_backend_op {
-        ($backend:ty) => {
-            impl CpuConvOps for $backend {
-                fn cpu_conv1d(
-                    x: FloatTensor<Self>,
-                    w: FloatTensor<Self>,
-                    args: CpuConvArgs,
-                ) -> FloatTensor<Self> {
-                    host_forward::<Self>(x, w, args)
-                }
+    impl<B: HostTensors> CpuConvOps for B {
+        fn cpu_conv1d(x: FloatTensor<B>, w: FloatTensor<B>, args: CpuConvArgs) -> FloatTensor<B> {
+            host_forward::<B>(x, w, args)
+        }
 
-                #[cfg(feature = "autodiff")]
-                fn cpu_conv1d_input_grad(
-                    _x: FloatTensor<Self>,
-                    w: FloatTensor<Self>,
-                    gy: FloatTensor<Self>,
-                    args: CpuConvArgs,
-                ) -> FloatTensor<Self> {
-                    host_input_grad::<Self>(w, gy, args)
-                }
+        #[cfg(feature = "autodiff")]
+        fn cpu_conv1d_input_grad(
+            _x: FloatTensor<B>,
+            w: FloatTensor<B>,
+            gy: FloatTensor<B>,
+            args: CpuConvArgs,
+        ) -> FloatTensor<B> {
+            host_input_grad::<B>(w, gy, args)
+        }
 
-                #[cfg(feature = "autodiff")]
-                fn cpu_conv1d_weight_grad(
-                    x: FloatTensor<Self>,
-                    _w: FloatTensor<Self>,
-                    gy: FloatTensor<Self>,
-                    args: CpuConvArgs,
-                ) -> FloatTensor<Self> {
-                    host_weight_grad::<Self>(x, gy, args)
-                }
-            }
-        };
+        #[cfg(feature = "autodiff")]
+        fn cpu_conv1d_weight_grad(
+            x: FloatTensor<B>,
+            _w: FloatTensor<B>,
+            gy: FloatTensor<B>,
+            args: CpuConvArgs,
+        ) -> FloatTensor<B> {
+            host_weight_grad::<B>(x, gy, args)
+        }
     }
 
     #[cfg(feature = "flex")]
@@ -184,8 +176,6 @@ mod host {
                 FlexTensor::from_data(TensorData::new(values, shape))
             }
         }
-
-        cpu_backend_op!(Flex);
     }
 
     #[cfg(feature = "ndarray")]
@@ -213,8 +203,6 @@ mod host {
                 NdArrayTensor::from_data(TensorData::new(values, shape))
             }
         }
-
-        cpu_backend_op!(NdArray);
     }
 }
 
