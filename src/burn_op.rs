@@ -17,6 +17,8 @@ pub(crate) struct CpuConvArgs {
     pub geometry: Geometry,
     /// Which CPU kernel.
     pub kernel: CpuKernel,
+    /// `Method::Auto`'s accuracy guard on the FFT (see `cpu::conv`).
+    pub guarded: bool,
 }
 
 /// The weight as the sliding dot product uses it: reversed along the taps when `reversed`.
@@ -80,17 +82,42 @@ pub(crate) fn cpu_conv1d(x: Tensor<3>, w: Tensor<3>, args: CpuConvArgs) -> Tenso
     ))
 }
 
-/// The op's implementations on the CPU backends: their f32 tensors read as host slices.
+/// The op's implementations on the CPU backends: their f32 and f64 tensors read as host
+/// slices.
 #[cfg(cpu_kernels)]
 mod host {
     use super::*;
+    use crate::cpu::Real;
+    use burn::backend::TensorMetadata;
+    use burn::tensor::DType;
 
-    /// Host access to a CPU backend's f32 tensors.
+    /// Host access to a CPU backend's f32 and f64 tensors.
     trait HostTensors: Backend {
-        /// Runs `f` on the tensor's f32 values, without copying them when they are contiguous.
-        fn read<R>(t: FloatTensor<Self>, f: impl FnOnce(&[f32]) -> R) -> R;
+        /// Runs `f` on the tensor's values, without copying them when they are contiguous.
+        ///
+        /// # Panics
+        /// If the tensor's dtype is not `T`'s (the routing sends only f32 and f64 here, both
+        /// operands in one dtype).
+        fn read<T: Real, R>(t: FloatTensor<Self>, f: impl FnOnce(&[T]) -> R) -> R;
         /// A tensor of `shape` holding `values`.
-        fn write(values: Vec<f32>, shape: [usize; 3]) -> FloatTensor<Self>;
+        fn write<T: Real>(values: Vec<T>, shape: [usize; 3]) -> FloatTensor<Self>;
+    }
+
+    /// Runs `$body` with `$t` the float type of `$dtype` (f32 or f64).
+    macro_rules! with_real {
+        ($dtype:expr, $t:ident => $body:expr) => {
+            match $dtype {
+                DType::F64 => {
+                    type $t = f64;
+                    $body
+                }
+                DType::F32 => {
+                    type $t = f32;
+                    $body
+                }
+                other => panic!("the CPU kernels take f32 and f64, got {other:?}"),
+            }
+        };
     }
 
     fn host_forward<B: HostTensors>(
@@ -99,10 +126,12 @@ mod host {
         args: CpuConvArgs,
     ) -> FloatTensor<B> {
         let g = args.geometry;
-        let y = B::read(x, |x| {
-            B::read(w, |w| crate::cpu::conv(x, w, &g, args.kernel))
-        });
-        B::write(y, [g.batch, g.cout, g.out_len()])
+        with_real!(x.dtype(), T => {
+            let y = B::read::<T, _>(x, |x| {
+                B::read::<T, _>(w, |w| crate::cpu::conv(x, w, &g, args.kernel, args.guarded))
+            });
+            B::write(y, [g.batch, g.cout, g.out_len()])
+        })
     }
 
     #[cfg(feature = "autodiff")]
@@ -112,10 +141,14 @@ mod host {
         args: CpuConvArgs,
     ) -> FloatTensor<B> {
         let g = args.geometry;
-        let dx = B::read(gy, |gy| {
-            B::read(w, |w| crate::cpu::input_grad(gy, w, &g, args.kernel))
-        });
-        B::write(dx, [g.batch, g.cin, g.n])
+        with_real!(gy.dtype(), T => {
+            let dx = B::read::<T, _>(gy, |gy| {
+                B::read::<T, _>(w, |w| {
+                    crate::cpu::input_grad(gy, w, &g, args.kernel, args.guarded)
+                })
+            });
+            B::write(dx, [g.batch, g.cin, g.n])
+        })
     }
 
     #[cfg(feature = "autodiff")]
@@ -125,8 +158,12 @@ mod host {
         args: CpuConvArgs,
     ) -> FloatTensor<B> {
         let g = args.geometry;
-        let dw = B::read(x, |x| B::read(gy, |gy| crate::cpu::weight_grad(x, gy, &g)));
-        B::write(dw, [g.cout, g.cpg(), g.m])
+        with_real!(x.dtype(), T => {
+            let dw = B::read::<T, _>(x, |x| {
+                B::read::<T, _>(gy, |gy| crate::cpu::weight_grad(x, gy, &g))
+            });
+            B::write(dw, [g.cout, g.cpg(), g.m])
+        })
     }
 
     /// The op on a backend with [`HostTensors`]: the CPU kernels.
@@ -164,15 +201,19 @@ mod host {
         use burn::tensor::TensorData;
 
         impl HostTensors for Flex {
-            fn read<R>(t: FlexTensor, f: impl FnOnce(&[f32]) -> R) -> R {
+            fn read<T: Real, R>(t: FlexTensor, f: impl FnOnce(&[T]) -> R) -> R {
                 let t = t.to_contiguous();
-                match t.as_slice::<f32>() {
+                match t.as_slice::<T>() {
                     Some(values) => f(values),
-                    None => panic!("CPU convolution needs f32 tensors, got {:?}", t.dtype()),
+                    None => panic!(
+                        "CPU convolution of {:?} tensors read as {:?}",
+                        t.dtype(),
+                        T::dtype()
+                    ),
                 }
             }
 
-            fn write(values: Vec<f32>, shape: [usize; 3]) -> FlexTensor {
+            fn write<T: Real>(values: Vec<T>, shape: [usize; 3]) -> FlexTensor {
                 FlexTensor::from_data(TensorData::new(values, shape))
             }
         }
@@ -181,25 +222,42 @@ mod host {
     #[cfg(feature = "ndarray")]
     mod ndarray {
         use super::*;
+        use burn::backend::NdArray;
         use burn::backend::ndarray::NdArrayTensor;
-        use burn::backend::{NdArray, TensorMetadata};
         use burn::tensor::TensorData;
 
         impl HostTensors for NdArray {
-            fn read<R>(t: NdArrayTensor, f: impl FnOnce(&[f32]) -> R) -> R {
-                match &t {
-                    NdArrayTensor::F32(storage) => {
-                        let view = storage.view();
-                        match view.as_slice() {
-                            Some(values) => f(values),
-                            None => f(&view.iter().copied().collect::<Vec<_>>()),
-                        }
+            fn read<T: Real, R>(t: NdArrayTensor, f: impl FnOnce(&[T]) -> R) -> R {
+                // The storage's own element type, read as `T` once the dtypes agree; a copy
+                // only when the storage is not contiguous.
+                fn run<E: Real, T: Real, R>(
+                    contiguous: Option<&[E]>,
+                    all: impl Iterator<Item = E>,
+                    f: impl FnOnce(&[T]) -> R,
+                ) -> R {
+                    match contiguous {
+                        Some(values) => f(bytemuck::cast_slice(values)),
+                        None => f(bytemuck::cast_slice(&all.collect::<Vec<_>>())),
                     }
-                    other => panic!("CPU convolution needs f32 tensors, got {:?}", other.dtype()),
+                }
+                match &t {
+                    NdArrayTensor::F32(storage) if T::dtype() == DType::F32 => {
+                        let view = storage.view();
+                        run(view.as_slice(), view.iter().copied(), f)
+                    }
+                    NdArrayTensor::F64(storage) if T::dtype() == DType::F64 => {
+                        let view = storage.view();
+                        run(view.as_slice(), view.iter().copied(), f)
+                    }
+                    other => panic!(
+                        "CPU convolution of {:?} tensors read as {:?}",
+                        other.dtype(),
+                        T::dtype()
+                    ),
                 }
             }
 
-            fn write(values: Vec<f32>, shape: [usize; 3]) -> NdArrayTensor {
+            fn write<T: Real>(values: Vec<T>, shape: [usize; 3]) -> NdArrayTensor {
                 NdArrayTensor::from_data(TensorData::new(values, shape))
             }
         }

@@ -11,6 +11,15 @@
 use crate::cpu::{CpuKernel, SERIAL_FFT_POINTS, SERIAL_MACS};
 use crate::mode::Geometry;
 
+/// The accuracy model of the FFT paths under `Method::Auto`: an FFT computing in a type of
+/// epsilon `ε_U`, for inputs of epsilon `ε_T`, stays within a small multiple of
+/// `ε_T · Σ |x| |w|` per output (the direct sum's error bound) while the inputs' dynamic range
+/// `q = (max|x| / min chunk mean|x|) · (max|w| / mean|w|)` is at most
+/// `FFT_DYNAMIC_RANGE · ε_T / ε_U` (see `cpu::fft::guarded_precision`). Fitted so that
+/// tests/accuracy.rs (noise, a spike in noise, loud and quiet passages, log-uniform magnitudes)
+/// stays within 16 ε of each output's own terms.
+pub(crate) const FFT_DYNAMIC_RANGE: f64 = 256.0;
+
 /// Constants of the CPU kernels.
 mod cpu {
     /// Direct kernel, per multiply-add (AVX2 + FMA, one core).

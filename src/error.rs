@@ -115,6 +115,18 @@ pub enum ConvolveError {
         channels_out: usize,
     },
 
+    /// The device cannot compute in the dtype the call needs (e.g. f64 on a wgpu adapter
+    /// without 64-bit floats, such as Mesa's lavapipe).
+    #[error(
+        "{dtype} is not supported on {device}: convert the tensors to a dtype the device has (e.g. f32), or use a CPU device"
+    )]
+    UnsupportedDType {
+        /// The dtype the call computes in.
+        dtype: String,
+        /// The device.
+        device: String,
+    },
+
     /// Two tensors of one call live on different devices.
     #[error("{what} are on different devices: {first} and {second}")]
     DeviceMismatch {

@@ -1,12 +1,12 @@
 //! `np.convolve` / `np.correlate` on Burn tensors, single and batched.
 
-use burn::tensor::module::conv1d;
 use burn::tensor::{DType, Device, Tensor};
 
 use crate::burn_op::{CpuConvArgs, cpu_conv1d};
 use crate::error::ConvolveError;
 use crate::method::{Method, Path, path};
 use crate::mode::{Geometry, Mode, Operation};
+use crate::nonfinite::{self, burn_conv};
 
 /// Options of [`convolve1d`]: the NumPy mode, which NumPy function to follow, the number of
 /// channel groups and the [`Method`].
@@ -212,30 +212,47 @@ pub fn convolve1d(
         options.mode,
         options.operation,
     );
-    // NumPy's dtype promotion: both operands in `np.result_type` of the two.
+    // NumPy's dtype promotion: the result has `np.result_type` of the two; half precision
+    // accumulates in f32 and is returned in its own dtype.
     let dtype = result_type(x.dtype(), weight.dtype());
-    let (x, weight) = (cast(x, dtype), cast(weight, dtype));
-    let bias = bias.map(|b| cast(b, dtype));
-    let y = match path(options.method, &x.device(), dtype, &g) {
-        Path::Burn => {
-            let weight = if g.reversed { weight.flip([2]) } else { weight };
-            return Ok(conv1d(x, weight, bias, g.conv_options()));
-        }
+    let compute = match dtype {
+        DType::F16 | DType::BF16 => DType::F32,
+        other => other,
+    };
+    let device = x.device();
+    if !device.supports_dtype(compute) {
+        return Err(ConvolveError::UnsupportedDType {
+            dtype: format!("{compute:?}"),
+            device: format!("{device:?}"),
+        });
+    }
+    let (x, weight) = (cast(x, compute), cast(weight, compute));
+    let bias = bias.map(|b| cast(b, compute));
+    let y = match path(options.method, &device, compute, &g) {
+        Path::Burn => nonfinite::numpy_sums(x, weight, &g, false, |x, w| burn_conv(x, w, &g)),
         #[cfg(feature = "wgpu")]
-        Path::DeviceFft => crate::gpu_fft::conv(x, weight, &g),
+        Path::DeviceFft => {
+            if options.method == Method::Auto && !crate::gpu_fft::accurate(&x, &weight, &g) {
+                nonfinite::numpy_sums(x, weight, &g, false, |x, w| burn_conv(x, w, &g))
+            } else {
+                nonfinite::numpy_sums(x, weight, &g, true, |x, w| crate::gpu_fft::conv(x, w, &g))
+            }
+        }
         Path::Cpu(kernel) => cpu_conv1d(
             x,
             weight,
             CpuConvArgs {
                 geometry: g,
                 kernel,
+                guarded: options.method == Method::Auto,
             },
         ),
     };
-    Ok(match bias {
+    let y = match bias {
         Some(bias) => y + bias.reshape([1, g.cout, 1]),
         None => y,
-    })
+    };
+    Ok(cast(y, dtype))
 }
 
 /// NumPy's `np.result_type` of two float dtypes: the wider one. NumPy has no bfloat16; f16

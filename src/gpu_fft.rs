@@ -4,7 +4,7 @@
 use burn::tensor::Tensor;
 use burn::tensor::signal::{irfft, rfft};
 
-use crate::cost::device_fft_len;
+use crate::cost::{FFT_DYNAMIC_RANGE, device_fft_len};
 use crate::mode::Geometry;
 
 /// The whole `full` convolution in one transform of [`device_fft_len`] points per channel, cut
@@ -38,4 +38,30 @@ pub(crate) fn conv(x: Tensor<3>, weight: Tensor<3>, g: &Geometry) -> Tensor<3> {
     let full = irfft(yr, yi, 2, Some(f));
     let start = g.full_start();
     full.slice([0..g.batch, 0..g.cout, start..start + g.out_len()])
+}
+
+/// `Method::Auto`'s accuracy guard for the device FFT, the rule of the CPU FFT's guard
+/// (`cpu::fft::guarded_precision`): the FFT's error stays within a small multiple of each
+/// output's own terms when the dynamic range `q = (max|x| / min chunk mean|x|) · (max|w| /
+/// mean|w|)` is at most [`FFT_DYNAMIC_RANGE`] and the sums stay far from overflow. wgpu has no
+/// f64 here, so a wider range takes Burn's `conv1d`. A few reductions, read back to the host.
+pub(crate) fn accurate(x: &Tensor<3>, w: &Tensor<3>, g: &Geometry) -> bool {
+    let scalar = |t: Tensor<1>| f64::from(t.into_scalar::<f32>());
+    let chunk = (g.m / 2).max(1).min(g.n);
+    let whole = g.n / chunk * chunk;
+    let ax = x.clone().abs();
+    let max_x = scalar(ax.clone().max());
+    let min_mean_x = scalar(
+        ax.slice([0..g.batch, 0..g.cin, 0..whole])
+            .reshape([g.batch, g.cin, whole / chunk, chunk])
+            .mean_dim(3)
+            .min(),
+    );
+    let aw = w.clone().abs();
+    let max_w = scalar(aw.clone().max());
+    let qw = scalar((aw.clone().max_dim(2) / aw.mean_dim(2)).max());
+    let q = max_x / min_mean_x * qw;
+    let f = device_fft_len(g) as f64;
+    let peak = f * g.m as f64 * max_x * max_w * g.cpg() as f64;
+    q.is_finite() && q <= FFT_DYNAMIC_RANGE && peak < f64::from(f32::MAX) / 4.0
 }

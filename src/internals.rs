@@ -16,7 +16,13 @@ fn one_signal(n: usize, m: usize, mode: Mode) -> Geometry {
 /// `np.convolve(x, w, "full")` through one CPU kernel.
 #[cfg(cpu_kernels)]
 pub fn cpu_conv(x: &[f32], w: &[f32], kernel: CpuKernel) -> Vec<f32> {
-    crate::cpu::conv(x, w, &one_signal(x.len(), w.len(), Mode::Full), kernel)
+    crate::cpu::conv(
+        x,
+        w,
+        &one_signal(x.len(), w.len(), Mode::Full),
+        kernel,
+        false,
+    )
 }
 
 /// Whether `Method::Auto` takes an FFT path (CPU or device) for one f32 signal of `n`

@@ -16,6 +16,7 @@ mod layer;
 mod method;
 pub mod mode;
 mod names;
+mod nonfinite;
 
 pub use backend_kind::{BackendKind, BackendKindError};
 pub use error::ConvolveError;

@@ -105,7 +105,7 @@ pub(crate) fn path(method: Method, device: &Device, dtype: DType, g: &Geometry) 
             Method::Auto => Path::Burn,
         };
     }
-    if dtype != DType::F32 || !host_backend(device) {
+    if !matches!(dtype, DType::F32 | DType::F64) || !host_backend(device) {
         return Path::Burn;
     }
     match method {
@@ -157,7 +157,11 @@ mod tests {
             path(Method::Auto, &device.clone().autodiff(), f32, &long),
             Path::Cpu(CpuKernel::Fft)
         );
-        assert_eq!(path(Method::Fft, &device, DType::F64, &long), Path::Burn);
+        assert_eq!(
+            path(Method::Fft, &device, DType::F64, &long),
+            Path::Cpu(CpuKernel::Fft)
+        );
+        assert_eq!(path(Method::Fft, &device, DType::F16, &long), Path::Burn);
     }
 
     #[cfg(feature = "wgpu")]

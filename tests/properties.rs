@@ -89,6 +89,35 @@ fn values_in(len: usize) -> impl Strategy<Value = Vec<f64>> {
     prop::collection::vec((-16i32..=16).prop_map(|k| f64::from(k) / 8.0), len)
 }
 
+/// `v` with up to `count` values replaced by NaN, `+inf`, `-inf` or 0 (a zero tap or sample
+/// makes `inf · 0` terms).
+fn with_specials(v: Vec<f64>, count: usize) -> impl Strategy<Value = Vec<f64>> {
+    let len = v.len();
+    let specials = prop::sample::select(vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0]);
+    prop::collection::vec((0..len, specials), 0..=count).prop_map(move |hits| {
+        let mut v = v.clone();
+        for (i, value) in hits {
+            v[i] = value;
+        }
+        v
+    })
+}
+
+/// [`cases`] with NaN and infinities scattered in the signal and the kernels.
+fn cases_with_specials() -> impl Strategy<Value = Case> {
+    cases().prop_flat_map(|case| {
+        (
+            with_specials(case.x.clone(), 3),
+            with_specials(case.w.clone(), 2),
+        )
+            .prop_map(move |(x, w)| Case {
+                x,
+                w,
+                ..case.clone()
+            })
+    })
+}
+
 fn cases() -> impl Strategy<Value = Case> {
     let modes = prop::sample::select(Mode::ALL.to_vec());
     let ops = prop::sample::select(vec![Operation::Convolution, Operation::Correlation]);
@@ -193,7 +222,7 @@ fn check(case: &Case, device: &Device) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn run_properties(device: &Device, count: u32) {
+fn run_properties(device: &Device, count: u32, strategy: impl Strategy<Value = Case>) {
     let config = Config {
         cases: count,
         failure_persistence: None,
@@ -201,11 +230,15 @@ fn run_properties(device: &Device, count: u32) {
     };
     let mut runner =
         TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &SEED));
-    runner.run(&cases(), |case| check(&case, device)).unwrap();
+    runner.run(&strategy, |case| check(&case, device)).unwrap();
 }
 
 on_every_backend! {
     fn batched_tensor_code_matches_the_oracle(device: &Device) {
-        run_properties(device, 96);
+        run_properties(device, 96, cases());
+    }
+
+    fn nan_and_infinities_land_where_numpys_sum_puts_them(device: &Device) {
+        run_properties(device, 64, cases_with_specials());
     }
 }

@@ -3,21 +3,21 @@
 
 use rayon::prelude::*;
 
-use super::{SERIAL_MACS, window};
+use super::{Real, SERIAL_MACS, window};
 use crate::mode::Geometry;
 
 /// Outputs per task.
 const TILE: usize = 2048;
 
-pub(super) fn conv(x: &[f32], wk: &[f32], d: &Geometry) -> Vec<f32> {
+pub(super) fn conv<T: Real>(x: &[T], wk: &[T], d: &Geometry) -> Vec<T> {
     let (l, cpg, opg, m, n) = (d.out_len(), d.cpg(), d.opg(), d.m, d.n);
-    let mut out = vec![0.0f32; d.batch * d.cout * l];
+    let mut out = vec![T::zero(); d.batch * d.cout * l];
     let rows = d.batch * d.cout;
     // One tile of row `row` (outputs `j0..j0 + yt.len()`), over the row's input channels.
-    let tile_task = |row: usize, j0: usize, yt: &mut [f32], scratch: &mut Vec<f32>| {
+    let tile_task = |row: usize, j0: usize, yt: &mut [T], scratch: &mut Vec<T>| {
         // `out` comes from `calloc`: write its pages before reading them (see the module
         // docs of `cpu`), here on the thread that computes the tile.
-        yt.fill(0.0);
+        yt.fill(T::zero());
         let (b, o) = (row / d.cout, row % d.cout);
         let g = o / opg;
         for i in 0..cpg {

@@ -20,6 +20,8 @@ mod fft;
 #[cfg(all(feature = "autodiff", cpu_kernels))]
 mod grad;
 #[cfg(cpu_kernels)]
+mod nonfinite;
+#[cfg(cpu_kernels)]
 mod simd;
 
 #[cfg(all(feature = "autodiff", cpu_kernels))]
@@ -45,10 +47,50 @@ pub(crate) const SERIAL_MACS: usize = 3 << 20;
 /// thread.
 pub(crate) const SERIAL_FFT_POINTS: usize = 1 << 17;
 
-/// `x`: `[batch, cin, n]`, `w`: `[cout, cin / groups, m]`, both contiguous; returns
-/// `[batch, cout, out_len]`.
+/// The float types the CPU kernels compute in, f32 and f64: one generic implementation.
 #[cfg(cpu_kernels)]
-pub(crate) fn conv(x: &[f32], w: &[f32], g: &Geometry, kernel: CpuKernel) -> Vec<f32> {
+pub(crate) trait Real:
+    realfft::FftNum + realfft::num_traits::Float + burn::tensor::Element + bytemuck::Pod
+{
+    /// Outputs per register block of the direct kernel (see [`simd`]).
+    const BLOCK: usize;
+    /// The FFT planner of this type, shared by every call.
+    fn planner() -> &'static std::sync::Mutex<realfft::RealFftPlanner<Self>>;
+}
+
+#[cfg(cpu_kernels)]
+macro_rules! real {
+    ($t:ty, $block:expr) => {
+        impl Real for $t {
+            const BLOCK: usize = $block;
+            fn planner() -> &'static std::sync::Mutex<realfft::RealFftPlanner<Self>> {
+                static PLANNER: std::sync::OnceLock<std::sync::Mutex<realfft::RealFftPlanner<$t>>> =
+                    std::sync::OnceLock::new();
+                PLANNER.get_or_init(Default::default)
+            }
+        }
+    };
+}
+#[cfg(cpu_kernels)]
+real!(f32, 64);
+#[cfg(cpu_kernels)]
+real!(f64, 32);
+
+/// The sliding dot product of `g`: `x` `[batch, cin, n]` and `w` `[cout, cin / groups, m]`
+/// (NumPy orientation), both contiguous, give `[batch, cout, out_len]`.
+///
+/// Whatever the kernel, an output is NaN or ±inf exactly when NumPy's direct sum over the
+/// overlapping terms is (see [`nonfinite`]). `guarded` is `Method::Auto`'s accuracy guard:
+/// the FFT runs in `T` only where its error stays within a small multiple of the direct sum's
+/// (else in f64, else the direct kernel runs); a forced FFT (`guarded == false`) keeps `T`.
+#[cfg(cpu_kernels)]
+pub(crate) fn conv<T: Real>(
+    x: &[T],
+    w: &[T],
+    g: &Geometry,
+    kernel: CpuKernel,
+    guarded: bool,
+) -> Vec<T> {
     assert_eq!(x.len(), g.batch * g.cin * g.n, "input buffer of {g:?}");
     assert_eq!(w.len(), g.cout * g.cpg() * g.m, "weight buffer of {g:?}");
     assert!(
@@ -56,29 +98,62 @@ pub(crate) fn conv(x: &[f32], w: &[f32], g: &Geometry, kernel: CpuKernel) -> Vec
         "padding beyond the kernel: {g:?}"
     );
     // wk: the kernel as the sliding dot product uses it.
-    let wk: Vec<f32> = if g.reversed {
+    let wk: Vec<T> = if g.reversed {
         w.chunks(g.m)
             .flat_map(|k| k.iter().rev().copied())
             .collect()
     } else {
         w.to_vec()
     };
-    match kernel {
+    let mut y = match kernel {
         CpuKernel::Direct => direct::conv(x, &wk, g),
-        CpuKernel::Fft => fft::conv(x, &wk, g),
+        CpuKernel::Fft => {
+            let precision = if guarded {
+                fft::guarded_precision(x, &wk, g)
+            } else {
+                Some(fft::Precision::Input)
+            };
+            match precision {
+                // Inputs with NaN or ±inf, or the FFT cannot be accurate enough: direct.
+                None => direct::conv(x, &wk, g),
+                Some(precision) => {
+                    let y = fft::conv_in(x, &wk, g, precision);
+                    if nonfinite::all_finite(&y) {
+                        return y;
+                    }
+                    if nonfinite::all_finite(x) && nonfinite::all_finite(&wk) {
+                        // Finite inputs, non-finite outputs: the sum overflows. NumPy's direct
+                        // sum gives the infinities; the FFT's would be NaN or wrong.
+                        return direct::conv(x, &wk, g);
+                    }
+                    // The FFT of the finite part, then NumPy's direct sum for the outputs that
+                    // a NaN or an infinity reaches.
+                    let (xs, ws) = (nonfinite::zeroed(x), nonfinite::zeroed(&wk));
+                    let mut y = fft::conv_in(&xs, &ws, g, precision);
+                    nonfinite::repair(x, &wk, g, &mut y);
+                    return y;
+                }
+            }
+        }
+    };
+    // The direct kernel's outputs are finite unless a term is NaN or infinite (with the zero
+    // padding's terms, which NumPy's sum does not have) or the sum overflows.
+    if !nonfinite::all_finite(&y) {
+        nonfinite::repair(x, &wk, g, &mut y);
     }
+    y
 }
 
-#[cfg(cpu_kernels)]
 /// The `len` values of `row` from signed position `start`, zeros outside it: a slice of `row`
 /// when it lies inside, else a copy in `scratch`.
-fn window<'a>(row: &'a [f32], start: isize, len: usize, scratch: &'a mut Vec<f32>) -> &'a [f32] {
+#[cfg(cpu_kernels)]
+fn window<'a, T: Real>(row: &'a [T], start: isize, len: usize, scratch: &'a mut Vec<T>) -> &'a [T] {
     let n = row.len() as isize;
     if start >= 0 && start + len as isize <= n {
         return &row[start as usize..][..len];
     }
     scratch.clear();
-    scratch.resize(len, 0.0);
+    scratch.resize(len, T::zero());
     let lo = start.max(0);
     let hi = (start + len as isize).min(n);
     if lo < hi {
@@ -182,7 +257,7 @@ mod tests {
                             };
                             let want = naive(&x, &w, &d);
                             for kernel in [CpuKernel::Direct, CpuKernel::Fft] {
-                                let got = conv(&x, &w, &d, kernel);
+                                let got = conv(&x, &w, &d, kernel, false);
                                 assert_eq!(got.len(), want.len());
                                 let tol = 1e-5 * (m * cin) as f64;
                                 for (j, (g, e)) in got.iter().zip(&want).enumerate() {
@@ -230,7 +305,7 @@ mod tests {
                         let base: f64 = y.iter().zip(&gy).map(|(a, b)| a * f64::from(*b)).sum();
                         let dw = weight_grad(&x, &gy, &d);
                         for kernel in [CpuKernel::Direct, CpuKernel::Fft] {
-                            let dx = input_grad(&gy, &w, &d, kernel);
+                            let dx = input_grad(&gy, &w, &d, kernel, false);
                             let lin_x: f64 = dx
                                 .iter()
                                 .zip(&x)
@@ -294,7 +369,7 @@ mod tests {
             let w = values(cout * (cin / groups) * m, 13);
             let want = naive(&x, &w, &d);
             for kernel in [CpuKernel::Direct, CpuKernel::Fft] {
-                let got = conv(&x, &w, &d, kernel);
+                let got = conv(&x, &w, &d, kernel, false);
                 let worst = got
                     .iter()
                     .zip(&want)

@@ -1,13 +1,17 @@
-//! The inner loop of the host direct kernel, register-blocked and compiled twice: for
-//! x86-64 CPUs with AVX2 and FMA (chosen at run time) and for any CPU.
+//! The inner loop of the direct kernel, register-blocked and compiled twice per float type:
+//! for x86-64 CPUs with AVX2 and FMA (chosen once, at the first call) and for any CPU.
 //!
 //! The loops are plain Rust over fixed-size blocks, which the compiler vectorises; the AVX2
 //! copy differs only in the target features it is compiled with and in using fused
-//! multiply-adds, so results differ from the portable copy by f32 rounding only.
+//! multiply-adds, so results differ from the portable copy by rounding only. One generic body
+//! serves f32 and f64: a block holds [`Real::BLOCK`] outputs, as many as fit in the 16
+//! vector registers of AVX2 with room for the loads (64 f32, 32 f64).
+
+use super::Real;
 
 /// `y[j] += Σ_k w[k] · x[j + k]` for every `j < y.len()`; `x` holds `y.len() + w.len() - 1`
 /// values (or more).
-pub(crate) fn correlate_into(x: &[f32], w: &[f32], y: &mut [f32]) {
+pub(crate) fn correlate_into<T: Real>(x: &[T], w: &[T], y: &mut [T]) {
     assert!(
         !w.is_empty() && x.len() + 1 >= y.len() + w.len(),
         "correlate_into: {} inputs for {} outputs of a {}-tap kernel",
@@ -21,7 +25,7 @@ pub(crate) fn correlate_into(x: &[f32], w: &[f32], y: &mut [f32]) {
         unsafe { correlate_avx2(x, w, y) };
         return;
     }
-    correlate_body::<false>(x, w, y);
+    correlate_body::<T, false>(x, w, y);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -35,25 +39,29 @@ fn has_avx2_fma() -> bool {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn correlate_avx2(x: &[f32], w: &[f32], y: &mut [f32]) {
-    correlate_body::<true>(x, w, y);
+fn correlate_avx2<T: Real>(x: &[T], w: &[T], y: &mut [T]) {
+    correlate_body::<T, true>(x, w, y);
 }
 
-/// Blocks of 64 outputs (eight 8-lane accumulators kept in registers: one load and one
-/// multiply-add per tap and 8 outputs), then the rest: for long kernels (a weight gradient's
-/// "kernel" is a whole signal) one output at a time as a many-lane dot product, otherwise in
-/// blocks of 8 and single outputs.
+/// Blocks of [`Real::BLOCK`] outputs (eight vector accumulators kept in registers: one load
+/// and one multiply-add per tap and vector), then the rest: for long kernels (a weight
+/// gradient's "kernel" is a whole signal) one output at a time as a many-lane dot product,
+/// otherwise in blocks of 8 and single outputs.
 #[inline(always)]
-fn correlate_body<const FMA: bool>(x: &[f32], w: &[f32], y: &mut [f32]) {
+fn correlate_body<T: Real, const FMA: bool>(x: &[T], w: &[T], y: &mut [T]) {
     let m = w.len();
-    let done = blocks::<64, FMA>(x, w, y, 0);
+    let done = if T::BLOCK == 64 {
+        blocks::<T, 64, FMA>(x, w, y, 0)
+    } else {
+        blocks::<T, 32, FMA>(x, w, y, 0)
+    };
     let done = if m >= LONG {
         done
     } else {
-        blocks::<8, FMA>(x, w, y, done)
+        blocks::<T, 8, FMA>(x, w, y, done)
     };
     for j in done..y.len() {
-        y[j] += dot_body::<FMA>(&x[j..j + m], w);
+        y[j] = y[j] + dot_body::<T, FMA>(&x[j..j + m], w);
     }
 }
 
@@ -62,28 +70,28 @@ const LONG: usize = 256;
 
 /// `Σ a[i] · b[i]` in 32 lanes.
 #[inline(always)]
-fn dot_body<const FMA: bool>(a: &[f32], b: &[f32]) -> f32 {
+fn dot_body<T: Real, const FMA: bool>(a: &[T], b: &[T]) -> T {
     const L: usize = 32;
-    let mut lanes = [0.0f32; L];
+    let mut lanes = [T::zero(); L];
     let (ca, cb) = (a.chunks_exact(L), b.chunks_exact(L));
-    let mut tail = 0.0f32;
+    let mut tail = T::zero();
     for (&x, &y) in ca.remainder().iter().zip(cb.remainder()) {
-        tail = madd::<FMA>(x, y, tail);
+        tail = madd::<T, FMA>(x, y, tail);
     }
     for (x, y) in ca.zip(cb) {
         for q in 0..L {
-            lanes[q] = madd::<FMA>(x[q], y[q], lanes[q]);
+            lanes[q] = madd::<T, FMA>(x[q], y[q], lanes[q]);
         }
     }
-    lanes.iter().sum::<f32>() + tail
+    lanes.iter().fold(T::zero(), |s, &v| s + v) + tail
 }
 
 /// Outputs `from..` in whole blocks of `B`; returns where the blocks end.
 #[inline(always)]
-fn blocks<const B: usize, const FMA: bool>(
-    x: &[f32],
-    w: &[f32],
-    y: &mut [f32],
+fn blocks<T: Real, const B: usize, const FMA: bool>(
+    x: &[T],
+    w: &[T],
+    y: &mut [T],
     from: usize,
 ) -> usize {
     let m = w.len();
@@ -91,22 +99,22 @@ fn blocks<const B: usize, const FMA: bool>(
     for block in 0..count {
         let j = from + block * B;
         let window = &x[j..j + B + m - 1];
-        let mut acc = [0.0f32; B];
+        let mut acc = [T::zero(); B];
         for (k, &wv) in w.iter().enumerate() {
-            let xs: &[f32; B] = window[k..k + B].try_into().expect("a block of inputs");
+            let xs: &[T; B] = window[k..k + B].try_into().expect("a block of inputs");
             for q in 0..B {
-                acc[q] = madd::<FMA>(wv, xs[q], acc[q]);
+                acc[q] = madd::<T, FMA>(wv, xs[q], acc[q]);
             }
         }
         for (yv, a) in y[j..j + B].iter_mut().zip(acc) {
-            *yv += a;
+            *yv = *yv + a;
         }
     }
     from + count * B
 }
 
 #[inline(always)]
-fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+fn madd<T: Real, const FMA: bool>(a: T, b: T, c: T) -> T {
     if FMA { a.mul_add(b, c) } else { a * b + c }
 }
 
@@ -132,7 +140,15 @@ mod tests {
                 let mut got = vec![1.0f32; len];
                 correlate_into(&x, &w, &mut got);
                 let mut portable = vec![1.0f32; len];
-                correlate_body::<false>(&x, &w, &mut portable);
+                correlate_body::<f32, false>(&x, &w, &mut portable);
+                let (x64, w64): (Vec<f64>, Vec<f64>) = (
+                    x.iter().map(|&v| f64::from(v)).collect(),
+                    w.iter().map(|&v| f64::from(v)).collect(),
+                );
+                let mut got64 = vec![1.0f64; len];
+                correlate_into(&x64, &w64, &mut got64);
+                let mut portable64 = vec![1.0f64; len];
+                correlate_body::<f64, false>(&x64, &w64, &mut portable64);
                 for j in 0..len {
                     let tol = 1e-5 * m as f64;
                     assert!(
@@ -143,6 +159,9 @@ mod tests {
                         (f64::from(portable[j]) - want[j]).abs() <= tol,
                         "portable m {m}"
                     );
+                    // The inputs are exact in f64 and the sums short: f64 is exact.
+                    assert_eq!(got64[j], want[j], "f64 m {m} len {len} j {j}");
+                    assert_eq!(portable64[j], want[j], "portable f64 m {m}");
                 }
             }
         }

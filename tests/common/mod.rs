@@ -81,10 +81,18 @@ pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
 
 /// Asserts `got` equals `expected` within f32 rounding of sums of `terms` products whose
 /// factors are at most `scale` in magnitude (product of the two inputs' max magnitudes).
+/// Where `expected` is NaN, `+inf` or `-inf`, `got` must be exactly that.
 pub fn assert_close(got: &[f64], expected: &[f64], terms: usize, scale: f64, what: &str) {
     assert_eq!(got.len(), expected.len(), "{what}: length");
     let tol = 1e-6 + 8.0 * f64::from(f32::EPSILON) * terms as f64 * scale.max(1.0);
     for (i, (g, e)) in got.iter().zip(expected).enumerate() {
+        if !e.is_finite() || !g.is_finite() {
+            assert!(
+                (e.is_nan() && g.is_nan()) || e == g,
+                "{what}: index {i}: got {g}, expected {e} (NumPy's NaN/inf)\n got {got:?}\nwant {expected:?}"
+            );
+            continue;
+        }
         assert!(
             approx::abs_diff_eq!(g, e, epsilon = tol),
             "{what}: index {i}: got {g}, expected {e} (tolerance {tol:e})\n got {got:?}\nwant {expected:?}"

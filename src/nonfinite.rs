@@ -1,0 +1,121 @@
+//! NaN and infinities where NumPy's direct sum puts them, for the paths made of Burn's tensor
+//! ops (Burn's `conv1d` and the wgpu FFT). The CPU kernels apply the same rule on host slices
+//! (`cpu/nonfinite.rs`), gradients included.
+//!
+//! An output of NumPy's sum is NaN when one of its terms is (a NaN factor, `±inf · 0`) or when
+//! it has both a `+inf` and a `-inf` term, and `±inf` when its infinite terms share a sign. The
+//! terms of each kind are counted exactly, by convolving 0/1 indicators of the factors' classes
+//! (integer sums, exact in floating point): twelve indicator pairs in one grouped `conv1d`,
+//! whose zero padding stands for "no term", as in NumPy. The finite outputs are the
+//! convolution of the inputs with their non-finite values set to zero.
+
+use burn::tensor::module::conv1d;
+use burn::tensor::{Bool, Tensor};
+
+use crate::mode::Geometry;
+
+/// Whether every value of `t` is finite: one reduction, read back to the host.
+pub(crate) fn all_finite<const D: usize>(t: &Tensor<D>) -> bool {
+    t.clone().is_finite().all().into_scalar::<bool>()
+}
+
+/// Burn's `conv1d` as the sliding dot product of `g`, for a weight in NumPy orientation.
+pub(crate) fn burn_conv(x: Tensor<3>, w: Tensor<3>, g: &Geometry) -> Tensor<3> {
+    let w = if g.reversed { w.flip([2]) } else { w };
+    conv1d(x, w, None, g.conv_options())
+}
+
+/// `compute(x, w)` (a path for the sliding dot product of `g`) with NumPy's NaN and infinities.
+/// `fft`: the path is an FFT, whose overflow is NaN rather than NumPy's infinities; finite
+/// inputs with a non-finite result are then summed directly.
+pub(crate) fn numpy_sums(
+    x: Tensor<3>,
+    w: Tensor<3>,
+    g: &Geometry,
+    fft: bool,
+    compute: impl Fn(Tensor<3>, Tensor<3>) -> Tensor<3>,
+) -> Tensor<3> {
+    if all_finite(&x) && all_finite(&w) {
+        let y = compute(x.clone(), w.clone());
+        return if fft && !all_finite(&y) {
+            burn_conv(x, w, g)
+        } else {
+            y
+        };
+    }
+    let finite_part = |t: &Tensor<3>| t.clone().mask_fill(t.clone().is_finite().bool_not(), 0.0);
+    let y = compute(finite_part(&x), finite_part(&w));
+    let [nan, pos, neg] = counts(&x, &w, g);
+    y.mask_fill(pos, f64::INFINITY)
+        .mask_fill(neg, f64::NEG_INFINITY)
+        .mask_fill(nan, f64::NAN)
+}
+
+/// Which outputs NumPy's sum makes NaN, `+inf` and `-inf`: `[batch, cout, out_len]` masks.
+fn counts(x: &Tensor<3>, w: &Tensor<3>, g: &Geometry) -> [Tensor<3, Bool>; 3] {
+    let classes = |t: &Tensor<3>| {
+        let dtype = t.dtype();
+        let ind = |mask: Tensor<3, Bool>| mask.float().cast(dtype);
+        let pinf = t.clone().equal_elem(f64::INFINITY);
+        let ninf = t.clone().equal_elem(f64::NEG_INFINITY);
+        Classes {
+            nan: ind(t.clone().is_nan()),
+            inf: ind(t.clone().is_inf()),
+            zero: ind(t.clone().equal_elem(0.0)),
+            one: t.clone().ones_like(),
+            pinf: ind(pinf),
+            ninf: ind(ninf),
+            pos: ind(t.clone().greater_elem(0.0)),
+            neg: ind(t.clone().lower_elem(0.0)),
+        }
+    };
+    let (a, b) = (classes(x), classes(w));
+    // Term kinds, four factor-class pairs each: NaN, then +inf, then -inf.
+    let pairs = [
+        (&a.nan, &b.one),
+        (&a.one, &b.nan),
+        (&a.inf, &b.zero),
+        (&a.zero, &b.inf),
+        (&a.pinf, &b.pos),
+        (&a.ninf, &b.neg),
+        (&a.pos, &b.pinf),
+        (&a.neg, &b.ninf),
+        (&a.pinf, &b.neg),
+        (&a.ninf, &b.pos),
+        (&a.pos, &b.ninf),
+        (&a.neg, &b.pinf),
+    ];
+    let k = pairs.len();
+    let xs = Tensor::cat(pairs.iter().map(|(xi, _)| (*xi).clone()).collect(), 1);
+    let ws = Tensor::cat(pairs.iter().map(|(_, wi)| (*wi).clone()).collect(), 0);
+    let stacked = Geometry {
+        cin: k * g.cin,
+        cout: k * g.cout,
+        groups: k * g.groups,
+        ..*g
+    };
+    let c = burn_conv(xs, ws, &stacked);
+    let [batch, _, len] = c.dims();
+    let c = c.reshape([batch, 3, 4, g.cout, len]).sum_dim(2);
+    let kind = |i: usize| {
+        c.clone()
+            .slice([0..batch, i..i + 1, 0..1, 0..g.cout, 0..len])
+            .reshape([batch, g.cout, len])
+            .greater_elem(0.5)
+    };
+    let (pos, neg) = (kind(1), kind(2));
+    let nan = kind(0).bool_or(pos.clone().bool_and(neg.clone()));
+    [nan, pos, neg]
+}
+
+/// 0/1 indicators of the classes of a factor's values.
+struct Classes {
+    nan: Tensor<3>,
+    inf: Tensor<3>,
+    zero: Tensor<3>,
+    one: Tensor<3>,
+    pinf: Tensor<3>,
+    ninf: Tensor<3>,
+    pos: Tensor<3>,
+    neg: Tensor<3>,
+}
