@@ -1,7 +1,10 @@
-//! Gradients of the layer against central finite differences, in f64 on flex (where finite
-//! differences are meaningful): input, weight and bias, every mode, odd and even kernels,
-//! kernels longer than the signal, several channels and groups > 1.
-#![cfg(all(feature = "flex", feature = "autodiff"))]
+//! Gradients of the layer against central finite differences, in f64 (where finite
+//! differences are meaningful) on every device that has f64 (flex and ndarray: the CPU
+//! kernels' backward pass), for every method: input, weight and bias, every mode, odd and even
+//! kernels, kernels longer than the signal, several channels and groups > 1.
+#![cfg(feature = "autodiff")]
+
+mod common;
 
 use burn::module::Param;
 use burn::tensor::{DType, Device, Tensor, TensorData};
@@ -60,9 +63,19 @@ impl Problem {
     }
 }
 
-fn check(batch: usize, cin: usize, cout: usize, groups: usize, n: usize, m: usize, mode: Mode) {
-    let plain = Device::flex();
-    let auto = Device::flex().autodiff();
+#[allow(clippy::too_many_arguments)]
+fn check(
+    device: &Device,
+    batch: usize,
+    cin: usize,
+    cout: usize,
+    groups: usize,
+    n: usize,
+    m: usize,
+    mode: Mode,
+) {
+    let plain = device.clone();
+    let auto = device.clone().autodiff();
     let len = mode::output_len(n, m, mode);
     let p = Problem {
         shape_x: [batch, cin, n],
@@ -78,26 +91,32 @@ fn check(batch: usize, cin: usize, cout: usize, groups: usize, n: usize, m: usiz
         sequence(cout, 3),
     );
 
-    // Autodiff gradients.
-    let xt = f64_tensor(&x, p.shape_x, &auto).require_grad();
-    let layer = NpConvolve1d {
-        weight: Param::from_tensor(f64_tensor(&w, p.shape_w, &auto)),
-        bias: Some(Param::from_tensor(f64_tensor(&b, [cout], &auto))),
-        groups,
-        mode,
-        method: Method::Auto,
+    // Autodiff gradients, for every method.
+    let autodiff = |method: Method| {
+        let xt = f64_tensor(&x, p.shape_x, &auto).require_grad();
+        let layer = NpConvolve1d {
+            weight: Param::from_tensor(f64_tensor(&w, p.shape_w, &auto)),
+            bias: Some(Param::from_tensor(f64_tensor(&b, [cout], &auto))),
+            groups,
+            mode,
+            method,
+        };
+        let g = f64_tensor(&p.g, [batch, cout, len], &auto);
+        let grads = (layer.forward(xt.clone()).tanh() * g).sum().backward();
+        [
+            f64_values(xt.grad(&grads).unwrap()),
+            f64_values(layer.weight.grad(&grads).unwrap()),
+            f64_values(layer.bias.as_ref().unwrap().grad(&grads).unwrap()),
+        ]
     };
-    let g = f64_tensor(&p.g, [batch, cout, len], &auto);
-    let grads = (layer.forward(xt.clone()).tanh() * g).sum().backward();
-    let got = [
-        f64_values(xt.grad(&grads).unwrap()),
-        f64_values(layer.weight.grad(&grads).unwrap()),
-        f64_values(layer.bias.as_ref().unwrap().grad(&grads).unwrap()),
-    ];
+    let per_method: Vec<_> = Method::ALL
+        .into_iter()
+        .map(|method| (method, autodiff(method)))
+        .collect();
 
     // Central differences, one coordinate at a time.
     let h = 1e-6;
-    let mut params = [x, w, b];
+    let mut params = [x.clone(), w.clone(), b.clone()];
     for (which, name) in ["input", "weight", "bias"].iter().enumerate() {
         for k in 0..params[which].len() {
             let orig = params[which][k];
@@ -111,29 +130,47 @@ fn check(batch: usize, cin: usize, cout: usize, groups: usize, n: usize, m: usiz
                 .into_scalar::<f64>();
             params[which][k] = orig;
             let fd = (up - down) / (2.0 * h);
-            let ad = got[which][k];
-            assert!(
-                (fd - ad).abs() <= 1e-6 * (1.0 + fd.abs()),
-                "{name}[{k}] batch {batch} cin {cin} cout {cout} groups {groups} N {n} M {m} {mode}: autodiff {ad}, finite differences {fd}"
-            );
+            for (method, got) in &per_method {
+                let ad = got[which][k];
+                assert!(
+                    (fd - ad).abs() <= 1e-6 * (1.0 + fd.abs()),
+                    "{method} {name}[{k}] batch {batch} cin {cin} cout {cout} groups {groups} N {n} M {m} {mode}: autodiff {ad}, finite differences {fd}"
+                );
+            }
         }
     }
 }
 
-#[test]
-fn finite_differences_single_channel_every_mode() {
-    for mode in Mode::ALL {
-        for (n, m) in [(8, 3), (8, 4), (3, 6), (4, 7), (1, 2)] {
-            check(2, 1, 1, 1, n, m, mode);
-        }
+/// Whether `device` computes in f64; a device without it (lavapipe) refuses f64 calls with a
+/// clear error, tested in numpy_parity.rs.
+fn has_f64(device: &Device) -> bool {
+    let has = device.supports_dtype(DType::F64);
+    if !has {
+        eprintln!("{device:?} has no f64: finite differences in f64 not applicable");
     }
+    has
 }
 
-#[test]
-fn finite_differences_channels_and_groups() {
-    for mode in Mode::ALL {
-        check(2, 4, 2, 2, 7, 4, mode);
-        check(1, 3, 3, 3, 4, 5, mode);
-        check(2, 2, 3, 1, 6, 3, mode);
+on_every_backend! {
+    fn finite_differences_single_channel_every_mode(device: &Device) {
+        if !has_f64(device) {
+            return;
+        }
+        for mode in Mode::ALL {
+            for (n, m) in [(8, 3), (8, 4), (3, 6), (4, 7), (1, 2)] {
+                check(device, 2, 1, 1, 1, n, m, mode);
+            }
+        }
+    }
+
+    fn finite_differences_channels_and_groups(device: &Device) {
+        if !has_f64(device) {
+            return;
+        }
+        for mode in Mode::ALL {
+            check(device, 2, 4, 2, 2, 7, 4, mode);
+            check(device, 1, 3, 3, 3, 4, 5, mode);
+            check(device, 2, 2, 3, 1, 6, 3, mode);
+        }
     }
 }

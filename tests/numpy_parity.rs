@@ -138,3 +138,89 @@ fn fixtures_record_their_numpy_version() {
         "fixtures from NumPy {version}; expected 2.x"
     );
 }
+
+/// An f64 tensor of `shape` from `values`, exactly.
+fn f64_tensor<const D: usize>(
+    values: &[f64],
+    shape: [usize; D],
+    device: &Device,
+) -> burn::tensor::Tensor<D> {
+    use burn::tensor::{DType, TensorData};
+    burn::tensor::Tensor::from_data(
+        TensorData::new(values.to_vec(), shape),
+        (device, DType::F64),
+    )
+}
+
+fn f64_values<const D: usize>(t: burn::tensor::Tensor<D>) -> Vec<f64> {
+    assert_eq!(t.dtype(), burn::tensor::DType::F64, "f64 in, f64 out");
+    t.into_data().iter::<f64>().collect()
+}
+
+/// `got` within `1e-10 · max|expected|` of NumPy's float64 result, element by element.
+fn assert_f64(got: &[f64], expected: &[f64], what: &str) {
+    assert_eq!(got.len(), expected.len(), "{what}: length");
+    let tol = 1e-10 * max_abs(expected).max(1.0);
+    for (i, (g, e)) in got.iter().zip(expected).enumerate() {
+        assert!(
+            (g - e).abs() <= tol,
+            "{what}: index {i}: {g} vs NumPy {e} (tolerance {tol:e})"
+        );
+    }
+}
+
+on_every_backend! {
+    fn float64_agrees_with_numpy_to_1e_10(device: &Device) {
+        use burn::tensor::DType;
+        let f = fixtures::get();
+        if !device.supports_dtype(DType::F64) {
+            // No f64 on this adapter (lavapipe): a clear error naming the dtype and the device.
+            let a = f64_tensor(&f.f64_pairs[0].a, [f.f64_pairs[0].a.len()], device);
+            let v = f64_tensor(&f.f64_pairs[0].v, [f.f64_pairs[0].v.len()], device);
+            let err = convolve(a, v, Mode::Full).unwrap_err();
+            assert!(
+                matches!(err, burn_npconv::ConvolveError::UnsupportedDType { .. }),
+                "{err}"
+            );
+            let message = err.to_string();
+            assert!(message.contains("F64") && message.contains("Wgpu"), "{message}");
+            return;
+        }
+        for pair in &f.f64_pairs {
+            let (n, m) = (pair.a.len(), pair.v.len());
+            for (op, mode, expected) in &pair.results {
+                let what = format!("f64 {} N={n} M={m} mode={mode}", op.numpy_name());
+                let (a, v) = (f64_tensor(&pair.a, [n], device), f64_tensor(&pair.v, [m], device));
+                let got = match op {
+                    Operation::Convolution => convolve(a, v, *mode),
+                    Operation::Correlation => correlate(a, v, *mode),
+                }
+                .unwrap();
+                assert_f64(&f64_values(got), expected, &what);
+                for method in Method::ALL {
+                    let options = Convolve1dOptions::new(*mode).with_operation(*op).with_method(method);
+                    let x = f64_tensor(&pair.a, [1, 1, n], device);
+                    let w = f64_tensor(&pair.v, [1, 1, m], device);
+                    let got = convolve1d(x, w, None, options).unwrap();
+                    assert_f64(&f64_values(got), expected, &format!("{what} method={method}"));
+                }
+            }
+        }
+        for case in &f.f64_layers {
+            let (x, x_shape) = flat(&case.x);
+            let (w, w_shape) = flat(&case.weight);
+            let (expected, _) = flat(&case.expected);
+            for method in Method::ALL {
+                let layer = NpConvolve1d {
+                    weight: Param::from_tensor(f64_tensor(&w, w_shape, device)),
+                    bias: case.bias.as_ref().map(|b| Param::from_tensor(f64_tensor(b, [b.len()], device))),
+                    groups: case.groups,
+                    mode: case.mode,
+                    method,
+                };
+                let got = layer.forward(f64_tensor(&x, x_shape, device));
+                assert_f64(&f64_values(got), &expected, &format!("f64 layer {x_shape:?} {} {method}", case.mode));
+            }
+        }
+    }
+}

@@ -256,7 +256,17 @@ mod tests {
                                 ..d
                             };
                             let want = naive(&x, &w, &d);
+                            let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+                            let w64: Vec<f64> = w.iter().map(|&v| f64::from(v)).collect();
                             for kernel in [CpuKernel::Direct, CpuKernel::Fft] {
+                                // f64: the same values, within f64 rounding.
+                                let got64 = conv(&x64, &w64, &d, kernel, false);
+                                for (j, (g, e)) in got64.iter().zip(&want).enumerate() {
+                                    assert!(
+                                        (g - e).abs() <= 1e-12 * (m * cin) as f64,
+                                        "f64 {kernel:?} {d:?} index {j}: {g} vs {e}"
+                                    );
+                                }
                                 let got = conv(&x, &w, &d, kernel, false);
                                 assert_eq!(got.len(), want.len());
                                 let tol = 1e-5 * (m * cin) as f64;

@@ -33,6 +33,10 @@ pub struct Fixtures {
     /// Long signals and kernels, some kernels longer than their signals.
     pub long: Vec<Pair>,
     pub layers: Vec<LayerCase>,
+    /// Full float64 inputs (not rounded to f32) and NumPy's float64 results.
+    pub f64_pairs: Vec<Pair>,
+    /// Multi-channel layer cases in float64.
+    pub f64_layers: Vec<LayerCase>,
 }
 
 pub fn get() -> &'static Fixtures {
@@ -54,6 +58,18 @@ fn load() -> Fixtures {
         small: pairs("small"),
         long: pairs("long"),
         layers: doc["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(layer)
+            .collect(),
+        f64_pairs: doc["f64"]["pairs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(pair)
+            .collect(),
+        f64_layers: doc["f64"]["layers"]
             .as_array()
             .unwrap()
             .iter()
