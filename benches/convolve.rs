@@ -10,7 +10,13 @@
 //!   255, 1023, 4095} (`M <= N`) x every mode; ids `{mode}-N{n}-M{m}`.
 //! - `pair/{backend}`: Burn's bare `conv1d` and `Method::Direct` on the same shapes, point by
 //!   point (`conv1d/{id}`, `direct/{id}`): the yardstick of `Direct`.
-//! - `host/{kernel}`: the two host kernels alone.
+//! - `grid64/{backend}`: the grid in f64, `Method::Auto` (backends with f64).
+//! - `scan/`: the NaN/inf output check and Auto's accuracy scan, next to the kernels, N = 1e6.
+//! - `simd/M{m}`: the direct kernel's inner loop per instruction set (AVX-512, AVX2, portable),
+//!   one thread, side by side.
+//! - `train/{backend}/{method}`: the README's three training cases, forward and
+//!   forward + backward (`benches/torch_reference.py` times PyTorch on the same shapes).
+//! - `host/{kernel}`: the two CPU kernels alone.
 //!
 //! `CALIBRATE=1 cargo bench --bench convolve --features internals` instead prints the two CPU
 //! kernels' times next to the cost model of `Method::Auto` (`src/cost.rs`), as a Markdown
@@ -22,10 +28,13 @@
 
 use std::time::{Duration, Instant};
 
+use burn::tensor::DType;
 use burn::tensor::module::conv1d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
-use burn_npconv::internals::{CpuKernel, auto_takes_fft, cpu_conv, modelled};
+use burn_npconv::internals::{
+    CpuKernel, Isa, Real, all_finite, auto_takes_fft, correlate, cpu_conv, modelled,
+};
 use burn_npconv::{BackendKind, Convolve1dOptions, Method, Mode, convolve1d, mode};
 use criterion::{BenchmarkId, Criterion, criterion_group};
 
@@ -44,6 +53,10 @@ fn grid() -> impl Iterator<Item = (Mode, usize, usize)> {
 
 fn signal(shape: [usize; 3], device: &Device) -> Tensor<3> {
     Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
+}
+
+fn signal64(shape: [usize; 3], device: &Device) -> Tensor<3> {
+    signal(shape, device).cast(DType::F64)
 }
 
 fn time<F: FnMut()>(iters: u64, device: &Device, mut f: F) -> Duration {
@@ -147,6 +160,153 @@ fn bench_grid(c: &mut Criterion) {
     }
 }
 
+/// `grid64/{backend}`: the grid in f64 (NumPy's default dtype), `Method::Auto`, every mode, on
+/// the backends with f64.
+fn bench_grid64(c: &mut Criterion) {
+    for backend in BackendKind::enabled() {
+        let Ok(device) = backend.device() else {
+            continue;
+        };
+        if !device.supports_dtype(DType::F64) {
+            continue;
+        }
+        let mut group = c.benchmark_group(format!("grid64/{backend}"));
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(200))
+            .measurement_time(Duration::from_millis(800));
+        for (md, n, m) in grid() {
+            let x = signal64([1, 1, n], &device);
+            let w = signal64([1, 1, m], &device);
+            let options = Convolve1dOptions::new(md);
+            group.bench_function(
+                BenchmarkId::from_parameter(format!("{md}-N{n}-M{m}")),
+                |b| {
+                    b.iter_custom(|iters| {
+                        time(iters, &device, || {
+                            let _ = convolve1d(x.clone(), w.clone(), None, options).unwrap();
+                        })
+                    })
+                },
+            );
+        }
+        group.finish();
+    }
+}
+
+/// `scan/`: what the NaN/inf handling and Auto's accuracy guard cost on finite inputs, at
+/// N = 1,000,000: the output check every CPU convolution makes, next to a direct convolution,
+/// and the FFT with and without the guard's scan of its inputs.
+fn bench_scan(c: &mut Criterion) {
+    let mut group = c.benchmark_group("scan");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
+    let n = 1_000_000;
+    let x: Vec<f32> = (0..n)
+        .map(|i| ((i * 37 % 23) as f32 - 11.0) / 8.0)
+        .collect();
+    for m in [3usize, 63] {
+        let w: Vec<f32> = (0..m).map(|i| (i % 5) as f32 - 2.0).collect();
+        let y = cpu_conv(&x, &w, CpuKernel::Direct, false);
+        group.bench_function(BenchmarkId::new("direct", format!("N{n}-M{m}")), |b| {
+            b.iter(|| cpu_conv(&x, &w, CpuKernel::Direct, false))
+        });
+        group.bench_function(
+            BenchmarkId::new("output-check", format!("N{n}-M{m}")),
+            |b| b.iter(|| all_finite(std::hint::black_box(&y))),
+        );
+    }
+    for m in [255usize, 4095] {
+        let w: Vec<f32> = (0..m).map(|i| (i % 5) as f32 - 2.0).collect();
+        for (name, guarded) in [("fft", false), ("fft-guarded", true)] {
+            group.bench_function(BenchmarkId::new(name, format!("N{n}-M{m}")), |b| {
+                b.iter(|| cpu_conv(&x, &w, CpuKernel::Fft, guarded))
+            });
+        }
+    }
+    group.finish();
+}
+
+/// `simd/{isa}`: the direct kernel's inner loop alone, on one thread, for each instruction set
+/// this CPU runs, side by side: 100,000 f32 outputs of an `M`-tap kernel; ids `M{m}`.
+/// Throughput is reported in elements = multiply-adds (criterion's `Melem/s` = MMAC/s).
+fn bench_simd(c: &mut Criterion) {
+    let outputs = 100_000;
+    for m in [3usize, 15, 31, 63, 255, 1023] {
+        let mut group = c.benchmark_group(format!("simd/M{m}"));
+        group
+            .sample_size(20)
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(1))
+            .throughput(criterion::Throughput::Elements((outputs * m) as u64));
+        let x: Vec<f32> = (0..outputs + m - 1)
+            .map(|i| ((i * 37 % 23) as f32 - 11.0) / 8.0)
+            .collect();
+        let w: Vec<f32> = (0..m).map(|i| (i % 5) as f32 - 2.0).collect();
+        let mut y = vec![0.0f32; outputs];
+        for isa in Isa::ALL.into_iter().filter(|isa| isa.available()) {
+            group.bench_function(BenchmarkId::from_parameter(format!("{isa:?}")), |b| {
+                b.iter(|| correlate(isa, &x, &w, &mut y))
+            });
+        }
+        group.finish();
+    }
+}
+
+/// The training cases of the README's table (`same` mode): `(name, batch, channels_in,
+/// channels_out, length, taps, groups)`, as `benches/torch_reference.py` times them.
+const TRAIN_CASES: [(&str, usize, usize, usize, usize, usize, usize); 3] = [
+    ("depthwise-B64-C16-N16000-M31", 64, 16, 16, 16_000, 31, 16),
+    ("dense-B16-C16-N16000-M31", 16, 16, 16, 16_000, 31, 1),
+    ("dense-B8-C32-N4000-M255", 8, 32, 32, 4_000, 255, 1),
+];
+
+/// `train/{backend}/{method}`: forward, and forward + backward (`y.sum().backward()` with the
+/// input and weight gradients), for [`TRAIN_CASES`] on the CPU backends.
+fn bench_train(c: &mut Criterion) {
+    for backend in [BackendKind::Flex, BackendKind::NdArray] {
+        let Ok(device) = backend.device() else {
+            continue;
+        };
+        for method in Method::ALL {
+            let mut group = c.benchmark_group(format!("train/{backend}/{method}"));
+            group
+                .sample_size(10)
+                .warm_up_time(Duration::from_millis(300))
+                .measurement_time(Duration::from_secs(2));
+            for (name, batch, cin, cout, n, m, groups) in TRAIN_CASES {
+                let options = Convolve1dOptions::new(Mode::Same)
+                    .with_groups(groups)
+                    .with_method(method);
+                let x = signal([batch, cin, n], &device);
+                let w = signal([cout, cin / groups, m], &device);
+                group.bench_function(BenchmarkId::new("forward", name), |b| {
+                    b.iter_custom(|iters| {
+                        time(iters, &device, || {
+                            let _ = convolve1d(x.clone(), w.clone(), None, options).unwrap();
+                        })
+                    })
+                });
+                let ad = device.clone().autodiff();
+                let x = signal([batch, cin, n], &ad).require_grad();
+                let w = signal([cout, cin / groups, m], &ad).require_grad();
+                group.bench_function(BenchmarkId::new("forward+backward", name), |b| {
+                    b.iter_custom(|iters| {
+                        time(iters, &device, || {
+                            let y = convolve1d(x.clone(), w.clone(), None, options).unwrap();
+                            let grads = y.sum().backward();
+                            let _ = (x.grad(&grads), w.grad(&grads));
+                        })
+                    })
+                });
+            }
+            group.finish();
+        }
+    }
+}
+
 fn bench_host(c: &mut Criterion) {
     for kernel in [CpuKernel::Direct, CpuKernel::Fft] {
         let mut group = c.benchmark_group(format!("host/{kernel:?}"));
@@ -167,7 +327,7 @@ fn bench_host(c: &mut Criterion) {
             let x: Vec<f32> = (0..n).map(|i| (i % 17) as f32 - 8.0).collect();
             let w: Vec<f32> = (0..m).map(|i| (i % 5) as f32 - 2.0).collect();
             group.bench_function(BenchmarkId::from_parameter(format!("N{n}-M{m}")), |b| {
-                b.iter(|| cpu_conv(&x, &w, kernel))
+                b.iter(|| cpu_conv(&x, &w, kernel, false))
             });
         }
         group.finish();
@@ -220,34 +380,42 @@ fn bench_batched(c: &mut Criterion) {
     }
 }
 
-/// `CALIBRATE=1`: times both host kernels alone (full mode, one signal) over a grid of `N` and
-/// `M`, next to the cost model of `Method::Auto`, and says where the model picks the slower one.
+/// `CALIBRATE=1`: times both CPU kernels alone (full mode, one signal, f32 then f64) over a
+/// grid of `N` and `M`, next to the cost model of `Method::Auto`, and says where the model
+/// picks the slower one.
 fn calibrate() {
+    calibrate_type::<f32>();
+    calibrate_type::<f64>();
+}
+
+fn calibrate_type<T: Real>() {
+    let dtype = T::dtype();
     let mut lost = Vec::new();
-    println!("| N | M | direct µs (model) | fft µs (model) | F | Auto picks |");
+    println!("\n{dtype:?}\n\n| N | M | direct µs (model) | fft µs (model) | F | Auto picks |");
     println!("|---|---|---|---|---|---|");
+    let of = |v: f64| T::from(v).expect("a float");
     for n in NS {
         for m in [3usize, 7, 15, 31, 63, 127, 255, 511, 1023, 4095] {
             if m > n {
                 continue;
             }
-            let x: Vec<f32> = (0..n).map(|i| (i % 17) as f32 - 8.0).collect();
-            let w: Vec<f32> = (0..m).map(|i| (i % 5) as f32 - 2.0).collect();
+            let x: Vec<T> = (0..n).map(|i| of((i % 17) as f64 - 8.0)).collect();
+            let w: Vec<T> = (0..m).map(|i| of((i % 5) as f64 - 2.0)).collect();
             let measure = |kernel| {
                 if kernel == CpuKernel::Direct && n * m > 300_000_000 {
                     return f64::NAN;
                 }
                 let start = Instant::now();
-                std::hint::black_box(cpu_conv(&x, &w, kernel));
+                std::hint::black_box(cpu_conv(&x, &w, kernel, false));
                 let iters = ((0.1 / start.elapsed().as_secs_f64()) as u32).clamp(3, 100_000);
                 let start = Instant::now();
                 for _ in 0..iters {
-                    std::hint::black_box(cpu_conv(&x, &w, kernel));
+                    std::hint::black_box(cpu_conv(&x, &w, kernel, false));
                 }
                 start.elapsed().as_secs_f64() * 1e6 / f64::from(iters)
             };
             let (direct, fft) = (measure(CpuKernel::Direct), measure(CpuKernel::Fft));
-            let (model_direct, model_fft, pick, f) = modelled(n, m);
+            let (model_direct, model_fft, pick, f) = modelled(n, m, dtype);
             let (picked, other) = match pick {
                 CpuKernel::Direct => (direct, fft),
                 CpuKernel::Fft => (fft, direct),
@@ -263,7 +431,7 @@ fn calibrate() {
         }
     }
     println!(
-        "\nAuto picks the slower kernel at {} points: {lost:?}",
+        "\n{dtype:?}: Auto picks the slower kernel at {} points: {lost:?}",
         lost.len()
     );
 }
@@ -271,7 +439,7 @@ fn calibrate() {
 criterion_group! {
     name = benches;
     config = Criterion::default().configure_from_args();
-    targets = bench_host, bench_grid, bench_batched
+    targets = bench_host, bench_simd, bench_scan, bench_grid, bench_grid64, bench_train, bench_batched
 }
 
 fn main() {

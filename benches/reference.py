@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Times np.convolve, scipy.signal.convolve(method="auto") and scipy.signal.oaconvolve on the
-grid of benches/convolve.rs (one f32 signal, N x M x mode) and writes
-benches/results/reference.json. Run it on the same machine, right after `cargo bench`:
+grid of benches/convolve.rs (one signal, N x M x mode), in float32 and in float64 (NumPy's
+default dtype), and writes benches/results/reference.json. Run it on the same machine, right
+after `cargo bench`:
 
     pip install numpy scipy matplotlib
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python3 benches/reference.py
@@ -31,8 +32,7 @@ def best_time(fn):
     return sorted(runs)[len(runs) // 2]
 
 
-def main():
-    rng = np.random.default_rng(0)
+def grid(dtype, rng):
     results = {}
     total = sum(1 for n in NS for m in MS if m <= n) * len(MODES)
     done = 0
@@ -41,8 +41,8 @@ def main():
             for m in MS:
                 if m > n:
                     continue
-                x = rng.standard_normal(n).astype(np.float32)
-                v = rng.standard_normal(m).astype(np.float32)
+                x = rng.standard_normal(n).astype(dtype)
+                v = rng.standard_normal(m).astype(dtype)
                 key = f"{mode}-N{n}-M{m}"
                 results[key] = {
                     "np.convolve": best_time(lambda: np.convolve(x, v, mode)),
@@ -51,13 +51,21 @@ def main():
                 }
                 done += 1
                 best = min(results[key].values())
-                print(f"[{done}/{total}] {key}: best reference {best * 1e3:.3f} ms", flush=True)
+                print(f"[{np.dtype(dtype).name} {done}/{total}] {key}: best reference {best * 1e3:.3f} ms", flush=True)
+    return results
+
+
+def main():
+    rng = np.random.default_rng(0)
+    results = grid(np.float32, rng)
+    results64 = grid(np.float64, rng)
     doc = {
         "numpy_version": np.__version__,
         "scipy_version": scipy.__version__,
         "python_version": sys.version.split()[0],
         "openblas_env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
         "seconds": results,
+        "seconds_f64": results64,
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(doc, indent=1) + "\n")

@@ -79,6 +79,43 @@ def main():
     say("")
     for target, miss in misses.items():
         say(f"- target {target}: " + ("met at every measured point" if not miss else f"missed at {len(miss)} points: " + ", ".join(miss)))
+    if "seconds_f64" in ref:
+        say("\nfloat64 (NumPy's default dtype), `Method::Auto`; references on float64:\n")
+        say("| mode | N | M | flex auto | ndarray auto | best reference | ratio flex | ratio ndarray vs np.convolve |")
+        say("|---|---|---|---|---|---|---|---|")
+        misses64 = {"f64 flex >= 1x": [], "f64 flex >= 2x (M >= 31)": [], "f64 ndarray >= np.convolve": []}
+        for key, refs in ref["seconds_f64"].items():
+            mode, n, m = key.split("-")
+            n, m = int(n[1:]), int(m[1:])
+            best_name, best = min(refs.items(), key=lambda kv: kv[1])
+            flex = ours.get(("grid64/flex", key))
+            nd = ours.get(("grid64/ndarray", key))
+            ratio = best / flex if flex else None
+            ratio_nd = refs["np.convolve"] / nd if nd else None
+            x = lambda v: "–" if v is None else f"{v:.2f}x"
+            say(f"| {mode} | {n:,} | {m:,} | {fmt(flex)} | {fmt(nd)} | {fmt(best)} ({best_name}) | {x(ratio)} | {x(ratio_nd)} |")
+            if ratio is not None and ratio < 1.0:
+                misses64["f64 flex >= 1x"].append(f"{key} ({ratio:.2f}x)")
+            if ratio is not None and m >= 31 and ratio < 2.0:
+                misses64["f64 flex >= 2x (M >= 31)"].append(f"{key} ({ratio:.2f}x)")
+            if ratio_nd is not None and ratio_nd < 1.0:
+                misses64["f64 ndarray >= np.convolve"].append(f"{key} ({ratio_nd:.2f}x)")
+        say("")
+        for target, miss in misses64.items():
+            say(f"- target {target}: " + ("met at every measured point" if not miss else f"missed at {len(miss)} points: " + ", ".join(miss)))
+    scan = {k[1]: v for k, v in ours.items() if k[0] == "scan"}
+    if scan:
+        say("\nNaN/inf handling and Auto's accuracy scan on finite inputs, N = 1,000,000, f32:\n")
+        say("| case | kernel | with the check or scan | overhead |")
+        say("|---|---|---|---|")
+        for m in (3, 63):
+            d, c = scan.get(f"direct/N1000000-M{m}"), scan.get(f"output-check/N1000000-M{m}")
+            if d and c:
+                say(f"| direct, M = {m} | {fmt(d)} | output check {fmt(c)} | {100 * c / d:.1f}% |")
+        for m in (255, 4095):
+            f, g = scan.get(f"fft/N1000000-M{m}"), scan.get(f"fft-guarded/N1000000-M{m}")
+            if f and g:
+                say(f"| FFT, M = {m} | {fmt(f)} | guarded {fmt(g)} | {100 * (g - f) / f:.1f}% |")
     wgpu_keys = sorted({k[1] for k in ours if k[0].startswith("grid/wgpu/")},
                        key=lambda k: (int(k.split("-")[1][1:]), int(k.split("-")[2][1:])))
     if wgpu_keys:

@@ -21,6 +21,19 @@ pub(crate) struct CpuConvArgs {
     pub guarded: bool,
 }
 
+impl CpuConvArgs {
+    /// The kernel of a gradient whose work is that of a convolution of geometry `g`: the
+    /// forward's kernel when it was forced, the cost model's choice for `g` under `Auto`.
+    #[cfg(all(feature = "autodiff", cpu_kernels))]
+    fn gradient_kernel(&self, g: &Geometry, dtype: burn::tensor::DType) -> CpuKernel {
+        if self.guarded {
+            crate::cost::CpuModel::of(dtype).cheaper(g)
+        } else {
+            self.kernel
+        }
+    }
+}
+
 /// The weight as the sliding dot product uses it: reversed along the taps when `reversed`.
 fn oriented<B: Backend>(w: FloatTensor<B>, reversed: bool) -> FloatTensor<B> {
     if reversed { B::float_flip(w, &[2]) } else { w }
@@ -141,10 +154,11 @@ mod host {
         args: CpuConvArgs,
     ) -> FloatTensor<B> {
         let g = args.geometry;
+        let kernel = args.gradient_kernel(&g.input_grad(), gy.dtype());
         with_real!(gy.dtype(), T => {
             let dx = B::read::<T, _>(gy, |gy| {
                 B::read::<T, _>(w, |w| {
-                    crate::cpu::input_grad(gy, w, &g, args.kernel, args.guarded)
+                    crate::cpu::input_grad(gy, w, &g, kernel, args.guarded)
                 })
             });
             B::write(dx, [g.batch, g.cin, g.n])
@@ -158,9 +172,11 @@ mod host {
         args: CpuConvArgs,
     ) -> FloatTensor<B> {
         let g = args.geometry;
+        // The weight gradient has the forward pass's shapes and work.
+        let kernel = args.gradient_kernel(&g, x.dtype());
         with_real!(x.dtype(), T => {
             let dw = B::read::<T, _>(x, |x| {
-                B::read::<T, _>(gy, |gy| crate::cpu::weight_grad(x, gy, &g))
+                B::read::<T, _>(gy, |gy| crate::cpu::weight_grad(x, gy, &g, kernel))
             });
             B::write(dw, [g.cout, g.cpg(), g.m])
         })

@@ -3,10 +3,12 @@
 //! - The CPU kernels (flex, ndarray): fitted to `CALIBRATE=1 cargo bench --bench convolve
 //!   --features internals`, which times both kernels over a grid of `N` and `M` and prints the
 //!   model beside them, on a 2-core x86-64 machine with AVX2 (README, "Performance"). The
-//!   model also picks the FFT block length ([`fft_len`]).
+//!   model also picks the FFT block length (`CpuModel::fft_len`).
 //! - The wgpu paths: fitted on Mesa's lavapipe (the software Vulkan driver every machine here
 //!   has; bench group `grid/wgpu`). A real GPU has other constants but the same shape:
 //!   Burn's `conv1d` costs per multiply-add, the FFT per transform point.
+
+use burn::tensor::DType;
 
 use crate::cpu::{CpuKernel, SERIAL_FFT_POINTS, SERIAL_MACS};
 use crate::mode::Geometry;
@@ -21,90 +23,122 @@ use crate::mode::Geometry;
 /// reach 22 ε there: sequential sums of 1,023 terms).
 pub(crate) const FFT_DYNAMIC_RANGE: f64 = 256.0;
 
-/// Constants of the CPU kernels.
-mod cpu {
+/// The measured constants of the CPU kernels in one float type.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CpuModel {
     /// Direct kernel, per multiply-add (AVX2 + FMA, one core).
-    pub const NS_PER_MAC: f64 = 0.035;
+    ns_per_mac: f64,
     /// Direct kernel, per output value (writing it, page faults, block tails).
-    pub const NS_PER_OUTPUT: f64 = 0.4;
+    ns_per_output: f64,
     /// FFT path, per `F · log2 F` of one real transform of `F` points.
-    pub const NS_PER_FFT_UNIT: f64 = 0.2;
+    ns_per_fft_unit: f64,
     /// FFT path, per complex multiply-add of a spectrum product.
-    pub const NS_PER_SPECTRAL_MAC: f64 = 0.5;
+    ns_per_spectral_mac: f64,
     /// FFT path, per transform: copies, zeroing, bookkeeping.
-    pub const NS_PER_TRANSFORM: f64 = 25.0;
+    ns_per_transform: f64,
     /// FFT path, per call: plans, buffers.
-    pub const NS_FFT_SETUP: f64 = 2_000.0;
-    /// Speed-up of either kernel on both cores of the calibration machine, once the work is
-    /// above the serial thresholds.
-    pub const PARALLEL_SPEEDUP: f64 = 1.4;
+    ns_fft_setup: f64,
 }
 
-/// Modelled nanoseconds of the direct CPU kernel.
-pub(crate) fn cpu_direct(g: &Geometry) -> f64 {
-    let outputs = g.batch * g.cout * g.out_len();
-    let macs = outputs * g.cpg() * g.m;
-    let ns = macs as f64 * cpu::NS_PER_MAC + outputs as f64 * cpu::NS_PER_OUTPUT;
-    if macs < SERIAL_MACS {
-        ns
-    } else {
-        ns / cpu::PARALLEL_SPEEDUP
-    }
-}
-
-/// Modelled nanoseconds of the FFT CPU kernel.
-pub(crate) fn cpu_fft(g: &Geometry) -> f64 {
-    let (cpg, opg) = (g.cpg(), g.opg());
-    let f = fft_len(g.n, g.m, cpg, opg);
-    let blocks = g.n.div_ceil(f - g.m + 1);
-    let units = g.batch * g.groups;
-    let ff = f as f64;
-    let kernels = (g.cout * cpg) as f64 * ff * ff.log2() * cpu::NS_PER_FFT_UNIT;
-    let ns = (units * blocks) as f64 * fft_block_ns(f, cpg, opg);
-    let ns = if units * blocks * (cpg + opg) * f < SERIAL_FFT_POINTS {
-        ns
-    } else {
-        ns / cpu::PARALLEL_SPEEDUP
+impl CpuModel {
+    /// f32: 8 lanes per AVX2 vector.
+    const F32: CpuModel = CpuModel {
+        ns_per_mac: 0.035,
+        ns_per_output: 0.4,
+        ns_per_fft_unit: 0.13,
+        ns_per_spectral_mac: 0.33,
+        ns_per_transform: 16.0,
+        ns_fft_setup: 1_300.0,
     };
-    cpu::NS_FFT_SETUP + kernels + ns
-}
+    /// f64: 4 lanes per AVX2 vector and twice the memory traffic.
+    const F64: CpuModel = CpuModel {
+        ns_per_mac: 0.07,
+        ns_per_output: 0.6,
+        ns_per_fft_unit: 0.26,
+        ns_per_spectral_mac: 0.6,
+        ns_per_transform: 26.0,
+        ns_fft_setup: 1_500.0,
+    };
 
-/// The CPU kernel with the lower modelled time.
-pub(crate) fn cheaper_cpu_kernel(g: &Geometry) -> CpuKernel {
-    if cpu_direct(g) <= cpu_fft(g) {
-        CpuKernel::Direct
-    } else {
-        CpuKernel::Fft
-    }
-}
-
-/// Modelled nanoseconds of one overlap-add block of `f` points: `cpg` forward and `opg`
-/// inverse transforms and `cpg · opg` spectrum products.
-fn fft_block_ns(f: usize, cpg: usize, opg: usize) -> f64 {
-    let ff = f as f64;
-    (ff * ff.log2() * cpu::NS_PER_FFT_UNIT + cpu::NS_PER_TRANSFORM) * (cpg + opg) as f64
-        + (ff / 2.0 + 1.0) * (cpg * opg) as f64 * cpu::NS_PER_SPECTRAL_MAC
-}
-
-/// The FFT length for overlap-add: the power of two minimising the modelled time of the whole
-/// signal ([`fft_block_ns`] per block of `F - m + 1` inputs), no longer than needed to hold the
-/// whole full output.
-pub(crate) fn fft_len(n: usize, m: usize, cpg: usize, opg: usize) -> usize {
-    let full = n + m - 1;
-    let max = full.next_power_of_two().max(m.next_power_of_two());
-    let mut f = m.next_power_of_two();
-    let mut best = (f64::INFINITY, f);
-    while f <= max {
-        // Blocks past the signal's end cost as much as full ones.
-        let blocks = n.div_ceil(f - m + 1) as f64;
-        let cost = blocks * fft_block_ns(f, cpg, opg);
-        if cost < best.0 {
-            best = (cost, f);
+    /// The model of the CPU kernels computing in `dtype` (f32 or f64).
+    pub(crate) fn of(dtype: DType) -> CpuModel {
+        if dtype == DType::F64 {
+            CpuModel::F64
+        } else {
+            CpuModel::F32
         }
-        f *= 2;
     }
-    best.1
+
+    /// Modelled nanoseconds of the direct CPU kernel.
+    pub(crate) fn direct(&self, g: &Geometry) -> f64 {
+        let outputs = g.batch * g.cout * g.out_len();
+        let macs = outputs * g.cpg() * g.m;
+        let ns = macs as f64 * self.ns_per_mac + outputs as f64 * self.ns_per_output;
+        if macs < SERIAL_MACS {
+            ns
+        } else {
+            ns / PARALLEL_SPEEDUP
+        }
+    }
+
+    /// Modelled nanoseconds of the FFT CPU kernel.
+    pub(crate) fn fft(&self, g: &Geometry) -> f64 {
+        let (cpg, opg) = (g.cpg(), g.opg());
+        let f = self.fft_len(g.n, g.m, cpg, opg);
+        let blocks = g.n.div_ceil(f - g.m + 1);
+        let units = g.batch * g.groups;
+        let ff = f as f64;
+        let kernels = (g.cout * cpg) as f64 * ff * ff.log2() * self.ns_per_fft_unit;
+        let ns = (units * blocks) as f64 * self.fft_block_ns(f, cpg, opg);
+        let ns = if units * blocks * (cpg + opg) * f < SERIAL_FFT_POINTS {
+            ns
+        } else {
+            ns / PARALLEL_SPEEDUP
+        };
+        self.ns_fft_setup + kernels + ns
+    }
+
+    /// The CPU kernel with the lower modelled time.
+    pub(crate) fn cheaper(&self, g: &Geometry) -> CpuKernel {
+        if self.direct(g) <= self.fft(g) {
+            CpuKernel::Direct
+        } else {
+            CpuKernel::Fft
+        }
+    }
+
+    /// Modelled nanoseconds of one overlap-add block of `f` points: `cpg` forward and `opg`
+    /// inverse transforms and `cpg · opg` spectrum products.
+    fn fft_block_ns(&self, f: usize, cpg: usize, opg: usize) -> f64 {
+        let ff = f as f64;
+        (ff * ff.log2() * self.ns_per_fft_unit + self.ns_per_transform) * (cpg + opg) as f64
+            + (ff / 2.0 + 1.0) * (cpg * opg) as f64 * self.ns_per_spectral_mac
+    }
+
+    /// The FFT length for overlap-add: the power of two minimising the modelled time of the
+    /// whole signal (per block of `F - m + 1` inputs), no longer than needed to hold the whole
+    /// full output.
+    pub(crate) fn fft_len(&self, n: usize, m: usize, cpg: usize, opg: usize) -> usize {
+        let full = n + m - 1;
+        let max = full.next_power_of_two().max(m.next_power_of_two());
+        let mut f = m.next_power_of_two();
+        let mut best = (f64::INFINITY, f);
+        while f <= max {
+            // Blocks past the signal's end cost as much as full ones.
+            let blocks = n.div_ceil(f - m + 1) as f64;
+            let cost = blocks * self.fft_block_ns(f, cpg, opg);
+            if cost < best.0 {
+                best = (cost, f);
+            }
+            f *= 2;
+        }
+        best.1
+    }
 }
+
+/// Speed-up of either CPU kernel on both cores of the calibration machine, once the work is
+/// above the serial thresholds.
+const PARALLEL_SPEEDUP: f64 = 1.4;
 
 /// The length of the wgpu FFT path's one transform per channel: the whole `full` output,
 /// rounded up to a power of two, and at least the 2 points (DC and Nyquist) cubek-fft needs.
@@ -155,7 +189,7 @@ mod tests {
     fn fft_len_is_a_power_of_two_at_least_the_kernel() {
         for m in [1, 3, 31, 1023, 4095] {
             for n in [1, 1000, 1_000_000] {
-                let f = fft_len(n, m, 1, 1);
+                let f = CpuModel::F32.fft_len(n, m, 1, 1);
                 assert!(f.is_power_of_two() && f >= m, "n {n} m {m}: {f}");
             }
         }

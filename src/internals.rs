@@ -1,10 +1,13 @@
 //! The CPU kernels and the cost models of `Method::Auto` on plain slices, for `benches/` (the
-//! calibration of the cost model and the kernels alone). Compiled only with the `internals`
-//! feature; not a stable API.
+//! calibration of the cost model, the kernels alone, the scans' overhead). Compiled only with
+//! the `internals` feature; not a stable API.
 
 use burn::tensor::{DType, Device};
 
+use crate::cost::CpuModel;
 pub use crate::cpu::CpuKernel;
+#[cfg(cpu_kernels)]
+pub use crate::cpu::Real;
 use crate::method::{Method, Path, path};
 use crate::mode::{Geometry, Mode, Operation};
 
@@ -13,16 +16,37 @@ fn one_signal(n: usize, m: usize, mode: Mode) -> Geometry {
     Geometry::numpy([1, 1, n], [1, 1, m], 1, mode, Operation::Convolution)
 }
 
-/// `np.convolve(x, w, "full")` through one CPU kernel.
+/// `np.convolve(x, w, "full")` through one CPU kernel, f32 or f64; `guarded` is Auto's
+/// accuracy guard (and its scan of the inputs).
 #[cfg(cpu_kernels)]
-pub fn cpu_conv(x: &[f32], w: &[f32], kernel: CpuKernel) -> Vec<f32> {
+pub fn cpu_conv<T: Real>(x: &[T], w: &[T], kernel: CpuKernel, guarded: bool) -> Vec<T> {
     crate::cpu::conv(
         x,
         w,
         &one_signal(x.len(), w.len(), Mode::Full),
         kernel,
-        false,
+        guarded,
     )
+}
+
+/// The check every CPU convolution makes of its output (NaN or infinities: the repair of
+/// `cpu/nonfinite.rs` runs only then), alone.
+#[cfg(cpu_kernels)]
+pub fn all_finite<T: Real>(v: &[T]) -> bool {
+    crate::cpu::all_finite(v)
+}
+
+#[cfg(cpu_kernels)]
+pub use crate::cpu::Isa;
+
+/// `y[j] += Σ_k w[k] · x[j + k]`, the direct kernel's inner loop, on the calling thread, with
+/// the copy compiled for `isa`.
+///
+/// # Panics
+/// If this CPU does not run `isa`.
+#[cfg(cpu_kernels)]
+pub fn correlate<T: Real>(isa: Isa, x: &[T], w: &[T], y: &mut [T]) {
+    crate::cpu::correlate_with(isa, x, w, y);
 }
 
 /// Whether `Method::Auto` takes an FFT path (CPU or device) for one f32 signal of `n`
@@ -33,13 +57,14 @@ pub fn auto_takes_fft(device: &Device, n: usize, m: usize, mode: Mode) -> bool {
 }
 
 /// The cost model's nanoseconds of the direct and FFT kernels for [`cpu_conv`] of the same
-/// shapes, the kernel `Auto` would pick for them, and the FFT length it would use.
-pub fn modelled(n: usize, m: usize) -> (f64, f64, CpuKernel, usize) {
+/// shapes in `dtype`, the kernel `Auto` would pick for them, and the FFT length it would use.
+pub fn modelled(n: usize, m: usize, dtype: DType) -> (f64, f64, CpuKernel, usize) {
     let g = one_signal(n, m, Mode::Full);
+    let model = CpuModel::of(dtype);
     (
-        crate::cost::cpu_direct(&g),
-        crate::cost::cpu_fft(&g),
-        crate::cost::cheaper_cpu_kernel(&g),
-        crate::cost::fft_len(n, m, 1, 1),
+        model.direct(&g),
+        model.fft(&g),
+        model.cheaper(&g),
+        model.fft_len(n, m, 1, 1),
     )
 }

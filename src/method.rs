@@ -111,7 +111,7 @@ pub(crate) fn path(method: Method, device: &Device, dtype: DType, g: &Geometry) 
     match method {
         Method::Direct => Path::Cpu(CpuKernel::Direct),
         Method::Fft => Path::Cpu(CpuKernel::Fft),
-        Method::Auto => Path::Cpu(cost::cheaper_cpu_kernel(g)),
+        Method::Auto => Path::Cpu(cost::CpuModel::of(dtype).cheaper(g)),
     }
 }
 

@@ -1,6 +1,8 @@
 //! The direct kernel: register-blocked sliding dot products ([`super::simd`]), tiled over
 //! output rows and split across threads for large calls.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use rayon::prelude::*;
 
 use super::{Real, SERIAL_MACS, window};
@@ -9,10 +11,14 @@ use crate::mode::Geometry;
 /// Outputs per task.
 const TILE: usize = 2048;
 
-pub(super) fn conv<T: Real>(x: &[T], wk: &[T], d: &Geometry) -> Vec<T> {
+/// The sliding dot product of `d` over `x` with `wk` (the kernel as the product uses it), and
+/// whether every output is finite: each tile is checked while it is in the L1 cache, which
+/// costs a fraction of a separate pass over the output.
+pub(super) fn conv<T: Real>(x: &[T], wk: &[T], d: &Geometry) -> (Vec<T>, bool) {
     let (l, cpg, opg, m, n) = (d.out_len(), d.cpg(), d.opg(), d.m, d.n);
     let mut out = vec![T::zero(); d.batch * d.cout * l];
     let rows = d.batch * d.cout;
+    let nonfinite = AtomicBool::new(false);
     // One tile of row `row` (outputs `j0..j0 + yt.len()`), over the row's input channels.
     let tile_task = |row: usize, j0: usize, yt: &mut [T], scratch: &mut Vec<T>| {
         // `out` comes from `calloc`: write its pages before reading them (see the module
@@ -26,6 +32,9 @@ pub(super) fn conv<T: Real>(x: &[T], wk: &[T], d: &Geometry) -> Vec<T> {
             let xs = window(xr, j0 as isize - d.left as isize, yt.len() + m - 1, scratch);
             super::simd::correlate_into(xs, kr, yt);
         }
+        if !super::nonfinite::all_finite(yt) {
+            nonfinite.store(true, Ordering::Relaxed);
+        }
     };
     let macs = rows * cpg * m * l;
     if macs < SERIAL_MACS {
@@ -35,7 +44,7 @@ pub(super) fn conv<T: Real>(x: &[T], wk: &[T], d: &Geometry) -> Vec<T> {
                 tile_task(row, t * TILE, yt, &mut scratch);
             }
         }
-        return out;
+        return (out, !nonfinite.into_inner());
     }
     let threads = rayon::current_num_threads().max(1);
     // Few long rows: split them so that every thread gets several tiles.
@@ -51,5 +60,5 @@ pub(super) fn conv<T: Real>(x: &[T], wk: &[T], d: &Geometry) -> Vec<T> {
                 tile_task(row, t * tile, yt, scratch)
             });
     });
-    out
+    (out, !nonfinite.into_inner())
 }

@@ -1,16 +1,17 @@
 //! The FFT kernel: overlap-add with `realfft`, blocks sized by the cost model
-//! ([`crate::cost::fft_len`]), each thread owning a disjoint range of the output. Generic over
+//! (`CpuModel::fft_len` in `crate::cost`), each thread owning a disjoint range of the output. Generic over
 //! the input type `T` and the type `U` the transforms compute in (f32 inputs may be
 //! transformed in f64 for accuracy).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
 use super::{Real, SERIAL_FFT_POINTS};
-use crate::cost::{FFT_DYNAMIC_RANGE, fft_len};
+use crate::cost::{CpuModel, FFT_DYNAMIC_RANGE};
 use crate::mode::Geometry;
 
 type Plans<U> = (Arc<dyn RealToComplex<U>>, Arc<dyn ComplexToReal<U>>);
@@ -28,10 +29,12 @@ fn to<A: Real, B: Real>(v: A) -> B {
 }
 
 /// The sliding dot product of `d` over `x` with the kernel `wk` (as the sliding product uses
-/// it), by overlap-add FFT convolution computed in `U`.
-pub(super) fn conv<T: Real, U: Real>(x: &[T], wk: &[T], d: &Geometry) -> Vec<T> {
+/// it), by overlap-add FFT convolution computed in `U`, and whether every block's inverse
+/// transform is finite (checked while it is in cache: a NaN or an infinity anywhere in the
+/// inputs spreads over its whole block).
+pub(super) fn conv<T: Real, U: Real>(x: &[T], wk: &[T], d: &Geometry) -> (Vec<T>, bool) {
     let (l, cpg, opg, m, n) = (d.out_len(), d.cpg(), d.opg(), d.m, d.n);
-    let f = fft_len(n, m, cpg, opg);
+    let f = CpuModel::of(U::dtype()).fft_len(n, m, cpg, opg);
     let bins = f / 2 + 1;
     let block = f - m + 1;
     let start = d.full_start(); // full-output index of output 0
@@ -73,6 +76,7 @@ pub(super) fn conv<T: Real, U: Real>(x: &[T], wk: &[T], d: &Geometry) -> Vec<T> 
     // `out`: `[batch, cout, l]`; the rows of unit (b, g) are rows `g·opg..(g+1)·opg` of
     // sample `b`, so each unit owns a contiguous run of `opg · l` values.
     let mut out = vec![T::zero(); d.batch * d.cout * l];
+    let nonfinite = AtomicBool::new(false);
     let mut work: Vec<(usize, usize, Vec<&mut [T]>)> = Vec::new();
     for (unit, rows) in out.chunks_mut(opg * l).enumerate() {
         let mut split: Vec<_> = rows
@@ -134,6 +138,9 @@ pub(super) fn conv<T: Real, U: Real>(x: &[T], wk: &[T], d: &Geometry) -> Vec<T> 
                 acc[bins - 1].im = U::zero();
                 c2r.process_with_scratch(&mut acc, &mut buf, &mut scratch_i)
                     .expect("inverse FFT of a block");
+                if !super::nonfinite::all_finite(&buf) {
+                    nonfinite.store(true, Ordering::Relaxed);
+                }
                 if lo < hi {
                     let dst = &mut row[lo - p0..hi - p0];
                     for (y, &v) in dst.iter_mut().zip(&buf[lo - x0..hi - x0]) {
@@ -148,7 +155,7 @@ pub(super) fn conv<T: Real, U: Real>(x: &[T], wk: &[T], d: &Geometry) -> Vec<T> 
     } else {
         work.into_par_iter().for_each(run);
     }
-    out
+    (out, !nonfinite.into_inner())
 }
 
 /// The type an FFT convolution computes in.
@@ -161,7 +168,12 @@ pub(super) enum Precision {
 }
 
 /// [`conv`] in `precision`.
-pub(super) fn conv_in<T: Real>(x: &[T], wk: &[T], d: &Geometry, precision: Precision) -> Vec<T> {
+pub(super) fn conv_in<T: Real>(
+    x: &[T],
+    wk: &[T],
+    d: &Geometry,
+    precision: Precision,
+) -> (Vec<T>, bool) {
     match precision {
         Precision::Input => conv::<T, T>(x, wk, d),
         Precision::F64 => conv::<T, f64>(x, wk, d),
@@ -199,7 +211,7 @@ pub(super) fn guarded_precision<T: Real>(x: &[T], wk: &[T], d: &Geometry) -> Opt
     }
     let q = qx * qw;
     let eps_t = to::<T, f64>(T::epsilon());
-    let f = fft_len(d.n, d.m, d.cpg(), d.opg()) as f64;
+    let f = CpuModel::of(T::dtype()).fft_len(d.n, d.m, d.cpg(), d.opg()) as f64;
     // A spectrum can reach f · max|x|, a product f · m · max|x| · max|w|.
     let peak = f * d.m as f64 * max_x * max_w * d.cpg() as f64;
     let fits = |eps_u: f64, max_u: f64| {
@@ -255,4 +267,92 @@ fn range<T: Real>(v: &[T], chunk: usize) -> Option<(f64, f64)> {
         max = max.max(t.abs());
     }
     Some((to(max), to::<T, f64>(min_sum) / chunk as f64))
+}
+
+/// The weight gradient `dwk[o, i, k] = Σ_b Σ_j xpad[b, g·C + i, j + k] · gy[b, o, j]` by FFT.
+///
+/// Per block of `B` outputs `j0 .. j0 + B`, the lags `0 .. m` of the cross-correlation of the
+/// input segment `xpad[j0 .. j0 + B + m - 1]` with the gradient block `gy[j0 .. j0 + B]` are the
+/// start of their circular correlation over `F >= B + m - 1` points, whose spectrum is
+/// `X · conj(G)`. These products add up over blocks and samples (each thread keeps its own sums),
+/// and one inverse transform per channel pair ends it. The block length comes from the forward
+/// pass's cost model for the same shapes.
+#[cfg(feature = "autodiff")]
+pub(super) fn weight_grad<T: Real>(x: &[T], gy: &[T], d: &Geometry) -> Vec<T> {
+    let (l, cpg, opg, m, n) = (d.out_len(), d.cpg(), d.opg(), d.m, d.n);
+    let f = CpuModel::of(T::dtype()).fft_len(l, m, cpg, opg);
+    let (bins, block) = (f / 2 + 1, f - m + 1);
+    let (r2c, c2r) = plans::<T>(f);
+    let n_blocks = l.div_ceil(block);
+    let zero = Complex::new(T::zero(), T::zero());
+    let acc_len = d.cout * cpg * bins;
+    let left = d.left as isize;
+    let unit_sums = |mut acc: Vec<Complex<T>>, unit: usize| {
+        let (b, g) = (unit / d.groups, unit % d.groups);
+        let mut buf = vec![T::zero(); f];
+        let mut scratch = Vec::new();
+        let mut fft_scratch = r2c.make_scratch_vec();
+        let mut xs = vec![vec![zero; bins]; cpg];
+        let mut gs = vec![zero; bins];
+        for blk in 0..n_blocks {
+            let (j0, j1) = (blk * block, ((blk + 1) * block).min(l));
+            for (i, spec) in xs.iter_mut().enumerate() {
+                let row = &x[(b * d.cin + g * cpg + i) * n..][..n];
+                let seg = super::window(row, j0 as isize - left, j1 - j0 + m - 1, &mut scratch);
+                buf[..seg.len()].copy_from_slice(seg);
+                buf[seg.len()..].fill(T::zero());
+                r2c.process_with_scratch(&mut buf, spec, &mut fft_scratch)
+                    .expect("forward FFT of an input segment");
+            }
+            for a in 0..opg {
+                let o = g * opg + a;
+                let grow = &gy[(b * d.cout + o) * l..][j0..j1];
+                buf[..grow.len()].copy_from_slice(grow);
+                buf[grow.len()..].fill(T::zero());
+                r2c.process_with_scratch(&mut buf, &mut gs, &mut fft_scratch)
+                    .expect("forward FFT of a gradient block");
+                for (i, spec) in xs.iter().enumerate() {
+                    let dst = &mut acc[(o * cpg + i) * bins..][..bins];
+                    for ((s, &xv), &gv) in dst.iter_mut().zip(spec).zip(&gs) {
+                        *s = *s + xv * gv.conj();
+                    }
+                }
+            }
+        }
+        acc
+    };
+    let units = d.batch * d.groups;
+    let transforms = units * n_blocks * (cpg + opg);
+    let acc = if transforms * f < SERIAL_FFT_POINTS {
+        (0..units).fold(vec![zero; acc_len], unit_sums)
+    } else {
+        (0..units)
+            .into_par_iter()
+            .with_min_len(units.div_ceil(2 * rayon::current_num_threads().max(1)))
+            .fold(|| vec![zero; acc_len], unit_sums)
+            .reduce(
+                || vec![zero; acc_len],
+                |mut a, b| {
+                    a.iter_mut().zip(b).for_each(|(s, v)| *s = *s + v);
+                    a
+                },
+            )
+    };
+    let scale = T::one() / to::<f64, T>(f as f64);
+    let mut dw = vec![T::zero(); d.cout * cpg * m];
+    let mut spec = vec![zero; bins];
+    let mut buf = vec![T::zero(); f];
+    let mut scratch = c2r.make_scratch_vec();
+    for (pair, out) in dw.chunks_mut(m).enumerate() {
+        spec.copy_from_slice(&acc[pair * bins..][..bins]);
+        // Real signals: the DC and Nyquist bins are real.
+        spec[0].im = T::zero();
+        spec[bins - 1].im = T::zero();
+        c2r.process_with_scratch(&mut spec, &mut buf, &mut scratch)
+            .expect("inverse FFT of a weight gradient");
+        for (o, &v) in out.iter_mut().zip(&buf[..m]) {
+            *o = v * scale;
+        }
+    }
+    dw
 }

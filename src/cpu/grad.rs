@@ -36,10 +36,31 @@ pub(crate) fn input_grad<T: Real>(
 /// channel pair and sample, the correlation of the padded input with the output gradient.
 /// NaN and infinities follow NumPy's rule for sums (only the terms where `xpad` is the signal,
 /// not its zero padding).
-pub(crate) fn weight_grad<T: Real>(x: &[T], gy: &[T], d: &Geometry) -> Vec<T> {
+pub(crate) fn weight_grad<T: Real>(x: &[T], gy: &[T], d: &Geometry, kernel: CpuKernel) -> Vec<T> {
+    let m = d.m;
+    let mut dw = match kernel {
+        CpuKernel::Direct => direct_weight_grad(x, gy, d),
+        CpuKernel::Fft => super::fft::weight_grad(x, gy, d),
+    };
+    // NaN and infinities: the taps whose sum is not finite are summed again as NumPy's sum.
+    for (pair, out) in dw.chunks_mut(m).enumerate() {
+        if !super::nonfinite::all_finite(out) {
+            exact_weight_grad(x, gy, d, pair, out);
+        }
+    }
+    if d.reversed {
+        for k in dw.chunks_mut(m) {
+            k.reverse();
+        }
+    }
+    dw
+}
+
+/// [`weight_grad`] by sliding dot products, in the sliding product's orientation.
+fn direct_weight_grad<T: Real>(x: &[T], gy: &[T], d: &Geometry) -> Vec<T> {
     let (l, cpg, opg, m, n) = (d.out_len(), d.cpg(), d.opg(), d.m, d.n);
     let mut dw = zeroed(d.cout * cpg * m);
-    let sliding_pair = |pair: usize, out: &mut [T], scratch: &mut Vec<T>| {
+    let pair_task = |pair: usize, out: &mut [T], scratch: &mut Vec<T>| {
         let (o, i) = (pair / cpg, pair % cpg);
         let g = o / opg;
         for b in 0..d.batch {
@@ -47,12 +68,6 @@ pub(crate) fn weight_grad<T: Real>(x: &[T], gy: &[T], d: &Geometry) -> Vec<T> {
             let gr = &gy[(b * d.cout + o) * l..][..l];
             let xs = window(xr, -(d.left as isize), l + m - 1, scratch);
             super::simd::correlate_into(xs, gr, out);
-        }
-    };
-    let pair_task = |pair: usize, out: &mut [T], scratch: &mut Vec<T>| {
-        sliding_pair(pair, out, scratch);
-        if !super::nonfinite::all_finite(out) {
-            exact_weight_grad(x, gy, d, pair, out);
         }
     };
     if d.batch * d.cout * cpg * m * l < SERIAL_MACS {
@@ -66,11 +81,6 @@ pub(crate) fn weight_grad<T: Real>(x: &[T], gy: &[T], d: &Geometry) -> Vec<T> {
             .for_each_init(Vec::new, |scratch, (pair, out)| {
                 pair_task(pair, out, scratch)
             });
-    }
-    if d.reversed {
-        for k in dw.chunks_mut(m) {
-            k.reverse();
-        }
     }
     dw
 }

@@ -26,6 +26,12 @@ mod simd;
 
 #[cfg(all(feature = "autodiff", cpu_kernels))]
 pub(crate) use grad::{input_grad, weight_grad};
+#[cfg(all(feature = "internals", cpu_kernels))]
+pub(crate) use nonfinite::all_finite;
+#[cfg(all(feature = "internals", cpu_kernels))]
+pub use simd::Isa;
+#[cfg(all(feature = "internals", cpu_kernels))]
+pub(crate) use simd::correlate_with;
 
 #[cfg(cpu_kernels)]
 use crate::mode::Geometry;
@@ -49,7 +55,7 @@ pub(crate) const SERIAL_FFT_POINTS: usize = 1 << 17;
 
 /// The float types the CPU kernels compute in, f32 and f64: one generic implementation.
 #[cfg(cpu_kernels)]
-pub(crate) trait Real:
+pub trait Real:
     realfft::FftNum + realfft::num_traits::Float + burn::tensor::Element + bytemuck::Pod
 {
     /// Outputs per register block of the direct kernel (see [`simd`]).
@@ -105,7 +111,7 @@ pub(crate) fn conv<T: Real>(
     } else {
         w.to_vec()
     };
-    let mut y = match kernel {
+    let (mut y, finite) = match kernel {
         CpuKernel::Direct => direct::conv(x, &wk, g),
         CpuKernel::Fft => {
             let precision = if guarded {
@@ -117,19 +123,19 @@ pub(crate) fn conv<T: Real>(
                 // Inputs with NaN or ±inf, or the FFT cannot be accurate enough: direct.
                 None => direct::conv(x, &wk, g),
                 Some(precision) => {
-                    let y = fft::conv_in(x, &wk, g, precision);
-                    if nonfinite::all_finite(&y) {
+                    let (y, finite) = fft::conv_in(x, &wk, g, precision);
+                    if finite {
                         return y;
                     }
                     if nonfinite::all_finite(x) && nonfinite::all_finite(&wk) {
                         // Finite inputs, non-finite outputs: the sum overflows. NumPy's direct
                         // sum gives the infinities; the FFT's would be NaN or wrong.
-                        return direct::conv(x, &wk, g);
+                        return direct::conv(x, &wk, g).0;
                     }
                     // The FFT of the finite part, then NumPy's direct sum for the outputs that
                     // a NaN or an infinity reaches.
                     let (xs, ws) = (nonfinite::zeroed(x), nonfinite::zeroed(&wk));
-                    let mut y = fft::conv_in(&xs, &ws, g, precision);
+                    let mut y = fft::conv_in(&xs, &ws, g, precision).0;
                     nonfinite::repair(x, &wk, g, &mut y);
                     return y;
                 }
@@ -138,7 +144,7 @@ pub(crate) fn conv<T: Real>(
     };
     // The direct kernel's outputs are finite unless a term is NaN or infinite (with the zero
     // padding's terms, which NumPy's sum does not have) or the sum overflows.
-    if !nonfinite::all_finite(&y) {
+    if !finite {
         nonfinite::repair(x, &wk, g, &mut y);
     }
     y
@@ -313,7 +319,14 @@ mod tests {
                         // <gy, conv(x, w)> is bilinear: check both gradients through it.
                         let y = naive(&x, &w, &d);
                         let base: f64 = y.iter().zip(&gy).map(|(a, b)| a * f64::from(*b)).sum();
-                        let dw = weight_grad(&x, &gy, &d);
+                        let dw = weight_grad(&x, &gy, &d, CpuKernel::Direct);
+                        let dw_fft = weight_grad(&x, &gy, &d, CpuKernel::Fft);
+                        for (k, (a, b)) in dw.iter().zip(&dw_fft).enumerate() {
+                            assert!(
+                                (a - b).abs() <= 1e-4 * (1.0 + a.abs()),
+                                "dw FFT {d:?} {flip} tap {k}: {b} vs direct {a}"
+                            );
+                        }
                         for kernel in [CpuKernel::Direct, CpuKernel::Fft] {
                             let dx = input_grad(&gy, &w, &d, kernel, false);
                             let lin_x: f64 = dx
@@ -391,7 +404,7 @@ mod tests {
             #[cfg(feature = "autodiff")]
             {
                 let gy = values(batch * cout * d.out_len(), 17);
-                let dw = weight_grad(&x, &gy, &d);
+                let dw = weight_grad(&x, &gy, &d, CpuKernel::Fft);
                 let cpg = cin / groups;
                 for o in 0..cout {
                     for i in 0..cpg {

@@ -16,7 +16,7 @@ use crate::mode::Geometry;
 
 /// Whether every value is finite: one vectorised pass (`v · 0` is 0 for a finite `v`, NaN for
 /// NaN and ±inf), no early exit.
-pub(super) fn all_finite<T: Real>(v: &[T]) -> bool {
+pub(crate) fn all_finite<T: Real>(v: &[T]) -> bool {
     const L: usize = 16;
     let mut acc = [T::zero(); L];
     let chunks = v.chunks_exact(L);

@@ -1,17 +1,73 @@
-//! The inner loop of the direct kernel, register-blocked and compiled twice per float type:
-//! for x86-64 CPUs with AVX2 and FMA (chosen once, at the first call) and for any CPU.
+//! The inner loop of the direct kernel, register-blocked and compiled three times per float
+//! type: for x86-64 CPUs with AVX-512, for those with AVX2 and FMA, and for any CPU. The copy
+//! is chosen once per process ([`Isa::detected`]), as RustFFT picks its SIMD planner once.
 //!
-//! The loops are plain Rust over fixed-size blocks, which the compiler vectorises; the AVX2
-//! copy differs only in the target features it is compiled with and in using fused
-//! multiply-adds, so results differ from the portable copy by rounding only. One generic body
-//! serves f32 and f64: a block holds [`Real::BLOCK`] outputs, as many as fit in the 16
-//! vector registers of AVX2 with room for the loads (64 f32, 32 f64).
+//! The loops are plain Rust over fixed-size blocks, which the compiler vectorises; the copies
+//! differ only in the target features they are compiled with, in the block length and in using
+//! fused multiply-adds, so results differ by rounding only. One generic body serves f32 and
+//! f64: a block holds eight vector accumulators, as many outputs as fit in the registers with
+//! room for the loads: [`Real::BLOCK`] (64 f32, 32 f64) with AVX2's 16 registers of 256 bits,
+//! twice that with AVX-512's 32 registers of 512 bits.
+
+use std::sync::OnceLock;
 
 use super::Real;
 
+/// An instruction set the inner loop is compiled for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Isa {
+    /// AVX-512 (`avx512f`, `avx512vl`) with FMA: 512-bit vectors, 32 registers.
+    Avx512,
+    /// AVX2 with FMA: 256-bit vectors, 16 registers.
+    Avx2,
+    /// Any CPU: what the compiler makes of the plain loops for the build's target.
+    Portable,
+}
+
+impl Isa {
+    /// Every copy, widest first.
+    pub const ALL: [Isa; 3] = [Isa::Avx512, Isa::Avx2, Isa::Portable];
+
+    /// The widest copy this CPU runs, detected once.
+    pub fn detected() -> Isa {
+        static ISA: OnceLock<Isa> = OnceLock::new();
+        *ISA.get_or_init(|| {
+            Isa::ALL
+                .into_iter()
+                .find(|isa| isa.available())
+                .unwrap_or(Isa::Portable)
+        })
+    }
+
+    /// Whether this CPU runs the copy.
+    pub fn available(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            match self {
+                Isa::Avx512 => has!("avx512f") && has!("avx512vl") && has!("avx2") && has!("fma"),
+                Isa::Avx2 => has!("avx2") && has!("fma"),
+                Isa::Portable => true,
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            self == Isa::Portable
+        }
+    }
+}
+
 /// `y[j] += Σ_k w[k] · x[j + k]` for every `j < y.len()`; `x` holds `y.len() + w.len() - 1`
-/// values (or more).
+/// values (or more). Runs the copy of [`Isa::detected`].
 pub(crate) fn correlate_into<T: Real>(x: &[T], w: &[T], y: &mut [T]) {
+    correlate_with(Isa::detected(), x, w, y);
+}
+
+/// [`correlate_into`] with the copy compiled for `isa`.
+///
+/// # Panics
+/// If this CPU does not run `isa` ([`Isa::available`]), or `x` is too short.
+pub(crate) fn correlate_with<T: Real>(isa: Isa, x: &[T], w: &[T], y: &mut [T]) {
     assert!(
         !w.is_empty() && x.len() + 1 >= y.len() + w.len(),
         "correlate_into: {} inputs for {} outputs of a {}-tap kernel",
@@ -19,41 +75,41 @@ pub(crate) fn correlate_into<T: Real>(x: &[T], w: &[T], y: &mut [T]) {
         y.len(),
         w.len()
     );
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2_fma() {
-        // SAFETY: the CPU supports the features `correlate_avx2` is compiled with.
-        unsafe { correlate_avx2(x, w, y) };
-        return;
+    assert!(isa.available(), "this CPU does not run {isa:?}");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `isa.available()` checked that the CPU has the features of each copy.
+        Isa::Avx512 => unsafe { correlate_avx512(x, w, y) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Isa::Avx2 => unsafe { correlate_avx2(x, w, y) },
+        _ => correlate_body::<T, false, false>(x, w, y),
     }
-    correlate_body::<T, false>(x, w, y);
 }
 
 #[cfg(target_arch = "x86_64")]
-fn has_avx2_fma() -> bool {
-    use std::sync::OnceLock;
-    static HAS: OnceLock<bool> = OnceLock::new();
-    *HAS.get_or_init(|| {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    })
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+fn correlate_avx512<T: Real>(x: &[T], w: &[T], y: &mut [T]) {
+    correlate_body::<T, true, true>(x, w, y);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn correlate_avx2<T: Real>(x: &[T], w: &[T], y: &mut [T]) {
-    correlate_body::<T, true>(x, w, y);
+    correlate_body::<T, true, false>(x, w, y);
 }
 
-/// Blocks of [`Real::BLOCK`] outputs (eight vector accumulators kept in registers: one load
-/// and one multiply-add per tap and vector), then the rest: for long kernels (a weight
-/// gradient's "kernel" is a whole signal) one output at a time as a many-lane dot product,
-/// otherwise in blocks of 8 and single outputs.
+/// Blocks of eight vector accumulators kept in registers ([`Real::BLOCK`] outputs, twice as
+/// many when `WIDE`: one load and one multiply-add per tap and vector), then the rest: for long
+/// kernels (a weight gradient's "kernel" is a whole signal) one output at a time as a
+/// many-lane dot product, otherwise in blocks of 8 and single outputs.
 #[inline(always)]
-fn correlate_body<T: Real, const FMA: bool>(x: &[T], w: &[T], y: &mut [T]) {
+fn correlate_body<T: Real, const FMA: bool, const WIDE: bool>(x: &[T], w: &[T], y: &mut [T]) {
     let m = w.len();
-    let done = if T::BLOCK == 64 {
-        blocks::<T, 64, FMA>(x, w, y, 0)
-    } else {
-        blocks::<T, 32, FMA>(x, w, y, 0)
+    let done = match (T::BLOCK * if WIDE { 2 } else { 1 }, FMA) {
+        (128, _) => blocks::<T, 128, FMA>(x, w, y, 0),
+        (64, _) => blocks::<T, 64, FMA>(x, w, y, 0),
+        _ => blocks::<T, 32, FMA>(x, w, y, 0),
     };
     let done = if m >= LONG {
         done
@@ -140,7 +196,7 @@ mod tests {
                 let mut got = vec![1.0f32; len];
                 correlate_into(&x, &w, &mut got);
                 let mut portable = vec![1.0f32; len];
-                correlate_body::<f32, false>(&x, &w, &mut portable);
+                correlate_body::<f32, false, false>(&x, &w, &mut portable);
                 let (x64, w64): (Vec<f64>, Vec<f64>) = (
                     x.iter().map(|&v| f64::from(v)).collect(),
                     w.iter().map(|&v| f64::from(v)).collect(),
@@ -148,7 +204,22 @@ mod tests {
                 let mut got64 = vec![1.0f64; len];
                 correlate_into(&x64, &w64, &mut got64);
                 let mut portable64 = vec![1.0f64; len];
-                correlate_body::<f64, false>(&x64, &w64, &mut portable64);
+                correlate_body::<f64, false, false>(&x64, &w64, &mut portable64);
+                // Every copy this CPU runs (the wide one too), f32 and f64.
+                for isa in Isa::ALL.into_iter().filter(|isa| isa.available()) {
+                    let mut each = vec![1.0f32; len];
+                    correlate_with(isa, &x, &w, &mut each);
+                    let mut each64 = vec![1.0f64; len];
+                    correlate_with(isa, &x64, &w64, &mut each64);
+                    for j in 0..len {
+                        let tol = 1e-5 * m as f64;
+                        assert!(
+                            (f64::from(each[j]) - want[j]).abs() <= tol,
+                            "{isa:?} m {m} len {len} j {j}"
+                        );
+                        assert_eq!(each64[j], want[j], "{isa:?} f64 m {m} len {len} j {j}");
+                    }
+                }
                 for j in 0..len {
                     let tol = 1e-5 * m as f64;
                     assert!(
