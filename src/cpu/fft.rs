@@ -226,14 +226,22 @@ pub(super) fn guarded_precision<T: Real>(x: &[T], wk: &[T], d: &Geometry) -> Opt
     }
 }
 
-/// `(max |v|, the smallest mean |v| over whole chunks of `chunk` values)` in f64 (the whole of
-/// `v` when it is shorter than a chunk), or `None` when `v` holds NaN or an infinity.
+/// `(max |v|, the smallest mean |v| over whole chunks of about `chunk` values)` in f64 (the
+/// whole of `v` when it is shorter than a chunk), or `None` when `v` holds NaN or an infinity.
+/// Chunks are rounded down to whole vector lanes (never longer than `chunk`, so every window
+/// of `2 · chunk` samples still holds a whole one): one branch-free pass.
 fn range<T: Real>(v: &[T], chunk: usize) -> Option<(f64, f64)> {
-    const L: usize = 8;
-    let chunk = chunk.min(v.len());
+    const L: usize = 16;
+    let chunk = if chunk >= L { chunk / L * L } else { chunk }
+        .min(v.len())
+        .max(1);
     let mut max = T::zero();
     let mut min_sum = T::infinity();
-    for c in v.chunks_exact(chunk) {
+    // NaN and ±inf make the total NaN or inf (`min` and `max` skip a NaN); so does a total
+    // near overflow, which leaves the FFT anyway.
+    let mut total = T::zero();
+    let whole = v.len() / chunk * chunk;
+    for c in v[..whole].chunks_exact(chunk) {
         let (mut sums, mut maxs) = ([T::zero(); L], [T::zero(); L]);
         let lanes = c.chunks_exact(L);
         let tail = lanes.remainder();
@@ -241,7 +249,7 @@ fn range<T: Real>(v: &[T], chunk: usize) -> Option<(f64, f64)> {
             for q in 0..L {
                 let a = l[q].abs();
                 sums[q] = sums[q] + a;
-                maxs[q] = if a > maxs[q] { a } else { maxs[q] };
+                maxs[q] = maxs[q].max(a);
             }
         }
         let mut sum = sums.iter().fold(T::zero(), |s, &v| s + v);
@@ -250,15 +258,15 @@ fn range<T: Real>(v: &[T], chunk: usize) -> Option<(f64, f64)> {
             sum = sum + t.abs();
             m = m.max(t.abs());
         }
-        // NaN and ±inf make the sum NaN or inf (`max` would skip a NaN).
-        if !sum.is_finite() {
-            return None;
-        }
         max = max.max(m);
         min_sum = min_sum.min(sum);
+        total = total + sum;
+    }
+    if !total.is_finite() {
+        return None;
     }
     // The samples past the last whole chunk count for the maximum and for finiteness.
-    let rest = &v[v.len() / chunk * chunk..];
+    let rest = &v[whole..];
     let rest_sum = rest.iter().fold(T::zero(), |s, &t| s + t.abs());
     if !rest_sum.is_finite() {
         return None;

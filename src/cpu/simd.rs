@@ -5,9 +5,9 @@
 //! The loops are plain Rust over fixed-size blocks, which the compiler vectorises; the copies
 //! differ only in the target features they are compiled with, in the block length and in using
 //! fused multiply-adds, so results differ by rounding only. One generic body serves f32 and
-//! f64: a block holds eight vector accumulators, as many outputs as fit in the registers with
-//! room for the loads: [`Real::BLOCK`] (64 f32, 32 f64) with AVX2's 16 registers of 256 bits,
-//! twice that with AVX-512's 32 registers of 512 bits.
+//! f64: a block holds eight vector accumulators, [`Real::BLOCK`] outputs (64 f32, 32 f64) with
+//! AVX2's 256-bit registers. The AVX-512 copy writes its 512-bit blocks (128 f32, 64 f64) with
+//! intrinsics, since the compiler keeps plain loops at 256 bits.
 
 use std::sync::OnceLock;
 
@@ -83,34 +83,117 @@ pub(crate) fn correlate_with<T: Real>(isa: Isa, x: &[T], w: &[T], y: &mut [T]) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         Isa::Avx2 => unsafe { correlate_avx2(x, w, y) },
-        _ => correlate_body::<T, false, false>(x, w, y),
+        _ => correlate_body::<T, false>(x, w, y),
     }
 }
 
+/// The AVX-512 copy: blocks of eight 512-bit accumulators written with intrinsics (the
+/// compiler keeps plain loops at 256 bits even with AVX-512 enabled), then the AVX2 code for
+/// the rest.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
 fn correlate_avx512<T: Real>(x: &[T], w: &[T], y: &mut [T]) {
-    correlate_body::<T, true, true>(x, w, y);
+    use bytemuck::{cast_slice, cast_slice_mut};
+    let done = if T::dtype() == burn::tensor::DType::F64 {
+        wide::blocks_f64(cast_slice(x), cast_slice(w), cast_slice_mut(y))
+    } else {
+        wide::blocks_f32(cast_slice(x), cast_slice(w), cast_slice_mut(y))
+    };
+    correlate_rest::<T, true>(x, w, y, done);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn correlate_avx2<T: Real>(x: &[T], w: &[T], y: &mut [T]) {
-    correlate_body::<T, true, false>(x, w, y);
+    correlate_body::<T, true>(x, w, y);
 }
 
-/// Blocks of eight vector accumulators kept in registers ([`Real::BLOCK`] outputs, twice as
-/// many when `WIDE`: one load and one multiply-add per tap and vector), then the rest: for long
-/// kernels (a weight gradient's "kernel" is a whole signal) one output at a time as a
-/// many-lane dot product, otherwise in blocks of 8 and single outputs.
+/// Register blocks of eight 512-bit vectors (128 f32 or 64 f64 outputs) with AVX-512
+/// intrinsics: one load and one fused multiply-add per tap and vector. One macro body for both
+/// float types.
+#[cfg(target_arch = "x86_64")]
+mod wide {
+    use std::arch::x86_64::*;
+
+    macro_rules! blocks {
+        ($name:ident, $t:ty, $lanes:expr, $set1:ident, $load:ident, $fmadd:ident, $add:ident, $store:ident, $zero:ident) => {
+            /// `y[j] += Σ_k w[k] · x[j + k]` over whole blocks from 0; returns where they end.
+            #[target_feature(enable = "avx512f")]
+            pub(super) fn $name(x: &[$t], w: &[$t], y: &mut [$t]) -> usize {
+                const V: usize = 8;
+                const B: usize = V * $lanes;
+                let m = w.len();
+                let count = y.len() / B;
+                assert!(
+                    count == 0 || x.len() + 1 >= count * B + m,
+                    "a block of inputs"
+                );
+                for block in 0..count {
+                    let j = block * B;
+                    let mut acc = [$zero(); V];
+                    for (k, &wv) in w.iter().enumerate() {
+                        let s = $set1(wv);
+                        for (v, a) in acc.iter_mut().enumerate() {
+                            // SAFETY: j + k + v·lanes + lanes <= count·B + m - 1 <= x.len().
+                            let xv = unsafe { $load(x.as_ptr().add(j + k + v * $lanes)) };
+                            *a = $fmadd(s, xv, *a);
+                        }
+                    }
+                    for (v, a) in acc.into_iter().enumerate() {
+                        // SAFETY: j + v·lanes + lanes <= count·B <= y.len().
+                        unsafe {
+                            let p = y.as_mut_ptr().add(j + v * $lanes);
+                            $store(p, $add($load(p), a));
+                        }
+                    }
+                }
+                count * B
+            }
+        };
+    }
+
+    blocks!(
+        blocks_f32,
+        f32,
+        16,
+        _mm512_set1_ps,
+        _mm512_loadu_ps,
+        _mm512_fmadd_ps,
+        _mm512_add_ps,
+        _mm512_storeu_ps,
+        _mm512_setzero_ps
+    );
+    blocks!(
+        blocks_f64,
+        f64,
+        8,
+        _mm512_set1_pd,
+        _mm512_loadu_pd,
+        _mm512_fmadd_pd,
+        _mm512_add_pd,
+        _mm512_storeu_pd,
+        _mm512_setzero_pd
+    );
+}
+
+/// Blocks of eight vector accumulators kept in registers ([`Real::BLOCK`] outputs: one load and
+/// one multiply-add per tap and vector), then the rest ([`correlate_rest`]).
 #[inline(always)]
-fn correlate_body<T: Real, const FMA: bool, const WIDE: bool>(x: &[T], w: &[T], y: &mut [T]) {
-    let m = w.len();
-    let done = match (T::BLOCK * if WIDE { 2 } else { 1 }, FMA) {
-        (128, _) => blocks::<T, 128, FMA>(x, w, y, 0),
-        (64, _) => blocks::<T, 64, FMA>(x, w, y, 0),
-        _ => blocks::<T, 32, FMA>(x, w, y, 0),
+fn correlate_body<T: Real, const FMA: bool>(x: &[T], w: &[T], y: &mut [T]) {
+    let done = if T::BLOCK == 64 {
+        blocks::<T, 64, FMA>(x, w, y, 0)
+    } else {
+        blocks::<T, 32, FMA>(x, w, y, 0)
     };
+    correlate_rest::<T, FMA>(x, w, y, done);
+}
+
+/// The outputs from `done` on: for long kernels (a weight gradient's "kernel" is a whole
+/// signal) one output at a time as a many-lane dot product, otherwise in blocks of 8 and single
+/// outputs.
+#[inline(always)]
+fn correlate_rest<T: Real, const FMA: bool>(x: &[T], w: &[T], y: &mut [T], done: usize) {
+    let m = w.len();
     let done = if m >= LONG {
         done
     } else {
@@ -196,7 +279,7 @@ mod tests {
                 let mut got = vec![1.0f32; len];
                 correlate_into(&x, &w, &mut got);
                 let mut portable = vec![1.0f32; len];
-                correlate_body::<f32, false, false>(&x, &w, &mut portable);
+                correlate_body::<f32, false>(&x, &w, &mut portable);
                 let (x64, w64): (Vec<f64>, Vec<f64>) = (
                     x.iter().map(|&v| f64::from(v)).collect(),
                     w.iter().map(|&v| f64::from(v)).collect(),
@@ -204,7 +287,7 @@ mod tests {
                 let mut got64 = vec![1.0f64; len];
                 correlate_into(&x64, &w64, &mut got64);
                 let mut portable64 = vec![1.0f64; len];
-                correlate_body::<f64, false, false>(&x64, &w64, &mut portable64);
+                correlate_body::<f64, false>(&x64, &w64, &mut portable64);
                 // Every copy this CPU runs (the wide one too), f32 and f64.
                 for isa in Isa::ALL.into_iter().filter(|isa| isa.available()) {
                     let mut each = vec![1.0f32; len];
