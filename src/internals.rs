@@ -49,6 +49,13 @@ pub fn correlate<T: Real>(isa: Isa, x: &[T], w: &[T], y: &mut [T]) {
     crate::cpu::correlate_with(isa, x, w, y);
 }
 
+/// `Method::Auto`'s accuracy guard alone for `np.convolve(x, w, "full")`: whether it lets the
+/// FFT run in the inputs' own type.
+#[cfg(cpu_kernels)]
+pub fn fft_guard_keeps_input_precision<T: Real>(x: &[T], w: &[T]) -> bool {
+    crate::cpu::fft_guard_keeps_input_precision(x, w, &one_signal(x.len(), w.len(), Mode::Full))
+}
+
 /// Whether `Method::Auto` takes an FFT path (CPU or device) for one f32 signal of `n`
 /// samples and an `m`-tap kernel in `mode` on `device`.
 pub fn auto_takes_fft(device: &Device, n: usize, m: usize, mode: Mode) -> bool {

@@ -150,6 +150,12 @@ pub(crate) fn conv<T: Real>(
     y
 }
 
+/// Whether Auto's accuracy guard lets the FFT of `x` with `w` run in `T` (for the scan bench).
+#[cfg(all(feature = "internals", cpu_kernels))]
+pub(crate) fn fft_guard_keeps_input_precision<T: Real>(x: &[T], w: &[T], g: &Geometry) -> bool {
+    fft::guarded_precision(x, w, g) == Some(fft::Precision::Input)
+}
+
 /// The `len` values of `row` from signed position `start`, zeros outside it: a slice of `row`
 /// when it lies inside, else a copy in `scratch`.
 #[cfg(cpu_kernels)]
