@@ -116,7 +116,7 @@ pub enum ConvolveError {
     },
 
     /// The device cannot compute in the dtype the call needs (e.g. f64 on a wgpu adapter
-    /// without 64-bit floats, such as Mesa's lavapipe).
+    /// without 64-bit floats, e.g. wgpu through OpenGL; Mesa's lavapipe over Vulkan has them).
     #[error(
         "{dtype} is not supported on {device}: convert the tensors to a dtype the device has (e.g. f32), or use a CPU device"
     )]

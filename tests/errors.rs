@@ -170,7 +170,7 @@ on_every_backend! {
     fn mixed_dtypes_follow_numpys_promotion(device: &Device) {
         use burn::tensor::{DType, TensorData};
         if !device.supports_dtype(DType::F64) {
-            // No f64 on this adapter (lavapipe has none): nothing to promote to.
+            // No f64 on this adapter (e.g. wgpu through OpenGL): nothing to promote to.
             eprintln!("{device:?} has no f64: promotion to f64 not applicable");
             return;
         }

@@ -174,7 +174,8 @@ on_every_backend! {
         use burn::tensor::DType;
         let f = fixtures::get();
         if !device.supports_dtype(DType::F64) {
-            // No f64 on this adapter (lavapipe): a clear error naming the dtype and the device.
+            // No f64 on this adapter (wgpu through OpenGL; lavapipe over Vulkan has f64): a clear
+            // error naming the dtype and the device.
             let a = f64_tensor(&f.f64_pairs[0].a, [f.f64_pairs[0].a.len()], device);
             let v = f64_tensor(&f.f64_pairs[0].v, [f.f64_pairs[0].v.len()], device);
             let err = convolve(a, v, Mode::Full).unwrap_err();
