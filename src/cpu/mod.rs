@@ -58,7 +58,7 @@ pub(crate) const SERIAL_FFT_POINTS: usize = 1 << 17;
 pub trait Real:
     realfft::FftNum + realfft::num_traits::Float + burn::tensor::Element + bytemuck::Pod
 {
-    /// Outputs per register block of the direct kernel (see [`simd`]).
+    /// Outputs per register block of the direct kernel (see `cpu/simd.rs`).
     const BLOCK: usize;
     /// The FFT planner of this type, shared by every call.
     fn planner() -> &'static std::sync::Mutex<realfft::RealFftPlanner<Self>>;
