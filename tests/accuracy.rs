@@ -16,14 +16,9 @@ const K: f64 = 32.0;
 
 /// Seeded uniform values in [0, 1).
 fn uniform(len: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed;
-    (0..len)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 11) as f64) / (1u64 << 53) as f64
-        })
+    common::seeded(seed)
+        .take(len)
+        .map(|s| ((s >> 11) as f64) / (1u64 << 53) as f64)
         .collect()
 }
 

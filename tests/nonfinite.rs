@@ -11,12 +11,9 @@ use common::{assert_close, oracle, t1, t3, values};
 
 /// Seeded values in [-1, 1], none zero.
 fn noise(len: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed;
-    (0..len)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+    common::seeded(seed)
+        .take(len)
+        .map(|s| {
             let u = ((s >> 40) as f64) / (1u64 << 24) as f64;
             // Multiples of 1/64 away from 0: exact in f32.
             ((u * 127.0).floor() - 63.0 + 0.5).signum() * (1.0 + (u * 63.0).floor()) / 64.0

@@ -114,3 +114,15 @@ pub fn available_devices() -> Vec<(BackendKind, Device)> {
     }
     out
 }
+
+/// The states of a seeded 64-bit linear congruential generator (Knuth's MMIX constants), one per
+/// value: reproducible data for the tests that need more than a few numbers.
+pub fn seeded(seed: u64) -> impl Iterator<Item = u64> {
+    std::iter::successors(Some(seed), |s| {
+        Some(
+            s.wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407),
+        )
+    })
+    .skip(1)
+}
