@@ -13,8 +13,8 @@ use crate::mode::Operation;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConvolveError {
-    /// A mode name other than `"full"`, `"same"` or `"valid"`.
-    #[error("unknown mode {got:?}: use one of \"valid\", \"same\" or \"full\"")]
+    /// A mode name other than `"full"`, `"same"`, `"valid"` or `"causal"`.
+    #[error("unknown mode {got:?}: use one of \"valid\", \"same\", \"full\" or \"causal\"")]
     UnknownMode {
         /// The name that was given.
         got: String,
@@ -25,6 +25,44 @@ pub enum ConvolveError {
     UnknownMethod {
         /// The name that was given.
         got: String,
+    },
+
+    /// A boundary name other than numpy.pad's `"constant"`, `"reflect"`, `"symmetric"`,
+    /// `"edge"`, `"wrap"`, and `"zeros"` (or `"constant(c)"` with a number `c`).
+    #[error(
+        "unknown boundary {got:?}: use one of \"zeros\", \"constant\", \"constant(c)\" with a number c, \"reflect\", \"symmetric\", \"edge\" or \"wrap\""
+    )]
+    UnknownBoundary {
+        /// The name that was given.
+        got: String,
+    },
+
+    /// A stream was asked for a combination it cannot run chunk by chunk.
+    #[error(
+        "streaming supports the zeros and constant boundaries only, got boundary {boundary} (mode {mode}): {why}; run forward on the whole signal instead"
+    )]
+    StreamBoundary {
+        /// The layer's boundary rule.
+        boundary: String,
+        /// The layer's mode.
+        mode: String,
+        /// Why this rule needs samples a stream does not have yet.
+        why: &'static str,
+    },
+
+    /// A chunk pushed into a stream does not have the shape the stream runs on.
+    #[error(
+        "stream chunk has shape {got:?} but the stream expects [{batch}, {channels_in}, n] (batch and channels_in fixed by {fixed_by})"
+    )]
+    StreamChunk {
+        /// The chunk's shape.
+        got: Vec<usize>,
+        /// The batch size the stream runs on.
+        batch: usize,
+        /// The input channels of the layer.
+        channels_in: usize,
+        /// What fixed the batch size: the layer, or the first chunk.
+        fixed_by: &'static str,
     },
 
     /// A NumPy integer mode other than 0, 1 or 2.

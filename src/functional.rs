@@ -2,6 +2,7 @@
 
 use burn::tensor::{DType, Device, Tensor};
 
+use crate::boundary::Boundary;
 use crate::burn_op::{CpuConvArgs, cpu_conv1d};
 use crate::error::ConvolveError;
 use crate::method::{Method, Path, path};
@@ -9,8 +10,8 @@ use crate::mode::{Geometry, Mode, Operation};
 use crate::nonfinite::{self, burn_conv};
 
 /// Options of [`convolve1d`]: the NumPy mode, which NumPy function to follow, the number of
-/// channel groups and the [`Method`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// channel groups, the [`Method`] and the [`Boundary`] rule.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Convolve1dOptions {
     /// NumPy's `mode`. Default [`Mode::Full`], as in NumPy.
     pub mode: Mode,
@@ -21,6 +22,8 @@ pub struct Convolve1dOptions {
     pub groups: usize,
     /// How the convolution is computed. Default [`Method::Auto`].
     pub method: Method,
+    /// What the signal is outside its samples. Default [`Boundary::Zeros`], NumPy's.
+    pub boundary: Boundary,
 }
 
 impl Default for Convolve1dOptions {
@@ -37,7 +40,15 @@ impl Convolve1dOptions {
             operation: Operation::Convolution,
             groups: 1,
             method: Method::Auto,
+            boundary: Boundary::Zeros,
         }
+    }
+
+    /// Sets the boundary rule: `np.convolve(np.pad(a, (L, R), mode=boundary), v, "valid")`,
+    /// `(L, R)` the zero padding of the mode (see [`Boundary`]).
+    pub fn with_boundary(mut self, boundary: Boundary) -> Self {
+        self.boundary = boundary;
+        self
     }
 
     /// Sets the method.
@@ -169,7 +180,10 @@ fn single(
 /// Output channel `o` of sample `b` is
 /// `Σ_i np.convolve(x[b, i], weight[o, i - g·C], mode) + bias[o]` over the input channels `i`
 /// of `o`'s group `g` (`C = channels_in / groups`), or the same with `np.correlate` when
-/// `options.operation` is [`Operation::Correlation`]. The weight is in **NumPy orientation**:
+/// `options.operation` is [`Operation::Correlation`]. With a [`Boundary`] other than zeros,
+/// each `x[b, i]` is first padded by that rule, as `np.pad(x[b, i], (L, R), mode)`, and the
+/// convolution taken in `valid` mode, `(L, R)` being the zero padding of `mode`
+/// ([`padding`](crate::mode::padding)); the output length is that of `mode` either way. The weight is in **NumPy orientation**:
 /// a kernel reads as filter coefficients, exactly as passed to `np.convolve`.
 ///
 /// # Shapes
@@ -228,6 +242,15 @@ pub fn convolve1d(
     }
     let (x, weight) = (cast(x, compute), cast(weight, compute));
     let bias = bias.map(|b| cast(b, compute));
+    // Another boundary: pad by its rule, then slide over the padded signal without zeros.
+    let (x, g) = match options.boundary {
+        Boundary::Zeros => (x, g),
+        rule => {
+            let x = crate::boundary::pad(x, (g.left, g.right), rule);
+            let g = Geometry::padded(x.dims(), g_weight(&g), g.groups, (0, 0), g.reversed);
+            (x, g)
+        }
+    };
     let y = match path(options.method, &device, compute, &g) {
         Path::Burn => nonfinite::numpy_sums(x, weight, &g, false, |x, w| burn_conv(x, w, &g)),
         #[cfg(feature = "wgpu")]
@@ -253,6 +276,11 @@ pub fn convolve1d(
         None => y,
     };
     Ok(cast(y, dtype))
+}
+
+/// The weight's shape in `g`.
+fn g_weight(g: &Geometry) -> [usize; 3] {
+    [g.cout, g.cpg(), g.m]
 }
 
 /// NumPy's `np.result_type` of two float dtypes: the wider one. NumPy has no bfloat16; f16

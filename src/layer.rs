@@ -5,6 +5,7 @@ use burn::module::{Content, DisplaySettings, Module, ModuleDisplay, Param};
 use burn::nn::Initializer;
 use burn::tensor::{Device, Tensor};
 
+use crate::boundary::Boundary;
 use crate::error::ConvolveError;
 use crate::functional::{Convolve1dOptions, convolve1d};
 use crate::method::Method;
@@ -62,6 +63,10 @@ pub struct NpConvolve1dConfig {
     /// default of Burn's `Conv1d`.
     #[serde(default = "defaults::initializer")]
     pub initializer: Initializer,
+    /// What the signal is outside its samples. Default [`Boundary::Zeros`], NumPy's. Written
+    /// by numpy.pad's name (`"reflect"`, `"constant(0.5)"`, ...).
+    #[serde(default)]
+    pub boundary: Boundary,
 }
 
 /// The defaults of [`NpConvolve1dConfig`] that are not their type's `Default`, used by
@@ -101,7 +106,14 @@ impl NpConvolve1dConfig {
             bias: false,
             method: Method::default(),
             initializer: defaults::initializer(),
+            boundary: Boundary::Zeros,
         }
+    }
+
+    /// Sets [`boundary`](Self::boundary).
+    pub fn with_boundary(mut self, boundary: Boundary) -> Self {
+        self.boundary = boundary;
+        self
     }
 
     /// Sets [`mode`](Self::mode).
@@ -172,6 +184,9 @@ pub struct NpConvolve1d {
     /// How the convolution is computed.
     #[module(skip)]
     pub method: Method,
+    /// What the signal is outside its samples.
+    #[module(skip)]
+    pub boundary: Boundary,
 }
 
 impl NpConvolve1dConfig {
@@ -210,6 +225,7 @@ impl NpConvolve1dConfig {
             groups: self.groups,
             mode: self.mode,
             method: self.method,
+            boundary: self.boundary,
         })
     }
 
@@ -266,6 +282,7 @@ impl NpConvolve1d {
             groups: 1,
             mode,
             method: Method::Auto,
+            boundary: Boundary::Zeros,
         })
     }
 
@@ -294,6 +311,7 @@ impl NpConvolve1d {
         Convolve1dOptions::new(self.mode)
             .with_groups(self.groups)
             .with_method(self.method)
+            .with_boundary(self.boundary)
     }
 
     /// Applies the layer: `np.convolve` of every input row with its kernels, summed per output
@@ -302,8 +320,9 @@ impl NpConvolve1d {
     /// # Shapes
     /// - input: `[batch_size, channels_in, length_in]`
     /// - output: `[batch_size, channels_out, length_out]`, with `length_out` = `N + M - 1`
-    ///   (full), `max(N, M)` (same) or `max(N, M) - min(N, M) + 1` (valid) for `N = length_in`,
-    ///   `M = kernel_size`: NumPy's lengths, also when a sample is shorter than the kernel.
+    ///   (full), `max(N, M)` (same), `max(N, M) - min(N, M) + 1` (valid) or `N` (causal) for
+    ///   `N = length_in`, `M = kernel_size`: NumPy's lengths, also when a sample is shorter
+    ///   than the kernel, whatever the boundary.
     ///
     /// # Panics
     /// With the message of the [`ConvolveError`] that [`try_forward`](Self::try_forward)
@@ -342,6 +361,7 @@ impl ModuleDisplay for NpConvolve1d {
             .add("groups", &self.groups)
             .add("mode", &self.mode.to_string())
             .add("method", &self.method.to_string())
+            .add("boundary", &self.boundary.to_string())
             .add("bias", &self.bias.is_some())
             .optional()
     }

@@ -3,6 +3,7 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 mod backend_kind;
+mod boundary;
 mod burn_op;
 mod cost;
 mod cpu;
@@ -19,6 +20,7 @@ mod names;
 mod nonfinite;
 
 pub use backend_kind::{BackendKind, BackendKindError};
+pub use boundary::Boundary;
 pub use error::ConvolveError;
 pub use functional::{Convolve1dOptions, convolve, convolve1d, correlate};
 pub use layer::{NpConvolve1d, NpConvolve1dConfig};

@@ -16,10 +16,12 @@ use crate::error::ConvolveError;
 /// | [`Mode::Full`] | `N + M - 1` | 2 |
 /// | [`Mode::Same`] | `max(N, M)` | 1 |
 /// | [`Mode::Valid`] | `max(N, M) - min(N, M) + 1` | 0 |
+/// | [`Mode::Causal`] (not NumPy's) | `N` | none |
 ///
-/// Parsing ([`FromStr`](core::str::FromStr)) accepts exactly `"full"`, `"same"` and `"valid"`, as NumPy >= 2.3 does
-/// (no abbreviations, no upper case); [`Display`](core::fmt::Display) and serde use the same names.
-/// [`TryFrom<i64>`] accepts NumPy's integer codes.
+/// Parsing ([`FromStr`](core::str::FromStr)) accepts exactly `"full"`, `"same"`, `"valid"`
+/// (as NumPy >= 2.3 does: no abbreviations, no upper case) and `"causal"`;
+/// [`Display`](core::fmt::Display) and serde use the same names. [`TryFrom<i64>`] accepts
+/// NumPy's integer codes only (0, 1, 2): NumPy has no causal mode.
 ///
 /// ```
 /// use burn_npconv::Mode;
@@ -28,6 +30,8 @@ use crate::error::ConvolveError;
 /// assert_eq!(Mode::try_from(0).unwrap(), Mode::Valid);
 /// assert_eq!(Mode::Full.to_string(), "full");
 /// assert!("FULL".parse::<Mode>().is_err());
+/// assert_eq!("causal".parse::<Mode>().unwrap(), Mode::Causal);
+/// assert!(Mode::try_from(3).is_err());
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Mode {
@@ -39,18 +43,29 @@ pub enum Mode {
     Same,
     /// Only points where the signals overlap completely: length `max(N, M) - min(N, M) + 1`.
     Valid,
+    /// Not one of NumPy's modes: the first `N` outputs of `full`, `full[:N]` of the same
+    /// function, so that output `t` depends only on the signal up to sample `t` (for
+    /// [`Operation::Convolution`]). Length `N`, whatever `M`: the layer's output lines up with
+    /// its input, as a causal filter's does, and [`NpConvolve1d::stream`](crate::NpConvolve1d::stream)
+    /// gives every output the moment its sample arrives.
+    Causal,
 }
 
 impl Mode {
-    /// All modes, in NumPy's integer order (`valid` = 0, `same` = 1, `full` = 2).
-    pub const ALL: [Mode; 3] = [Mode::Valid, Mode::Same, Mode::Full];
+    /// NumPy's modes, in NumPy's integer order (`valid` = 0, `same` = 1, `full` = 2).
+    pub const NUMPY: [Mode; 3] = [Mode::Valid, Mode::Same, Mode::Full];
 
-    /// The name NumPy uses for this mode: `"full"`, `"same"` or `"valid"`.
+    /// Every mode: NumPy's three, then [`Mode::Causal`].
+    pub const ALL: [Mode; 4] = [Mode::Valid, Mode::Same, Mode::Full, Mode::Causal];
+
+    /// The name NumPy uses for this mode: `"full"`, `"same"` or `"valid"`; `"causal"` for
+    /// [`Mode::Causal`].
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Full => "full",
             Mode::Same => "same",
             Mode::Valid => "valid",
+            Mode::Causal => "causal",
         }
     }
 }
@@ -122,6 +137,7 @@ pub fn window(n: usize, m: usize, mode: Mode, op: Operation) -> (usize, usize) {
     let max = n.max(m);
     match mode {
         Mode::Full => (0, n + m - 1),
+        Mode::Causal => (0, n),
         Mode::Valid => (min - 1, max - min + 1),
         Mode::Same => {
             let swapped = m > n;
@@ -316,11 +332,23 @@ mod tests {
     }
 
     #[test]
+    fn causal_is_the_start_of_full_and_pads_only_the_left() {
+        for n in 1..=40 {
+            for m in 1..=40 {
+                for op in [Operation::Convolution, Operation::Correlation] {
+                    assert_eq!(window(n, m, Mode::Causal, op), (0, n));
+                    assert_eq!(padding(n, m, Mode::Causal, op), (m - 1, 0));
+                }
+            }
+        }
+    }
+
+    #[test]
     fn names_round_trip() {
         for mode in Mode::ALL {
             assert_eq!(mode.to_string().parse::<Mode>().unwrap(), mode);
         }
-        for (i, mode) in Mode::ALL.iter().enumerate() {
+        for (i, mode) in Mode::NUMPY.iter().enumerate() {
             assert_eq!(Mode::try_from(i as i64).unwrap(), *mode);
         }
     }

@@ -87,9 +87,9 @@ fn unknown_mode_in_a_config_file_names_the_valid_modes() {
         let err = NpConvolve1dConfig::load(&path).unwrap_err().to_string();
         assert!(
             err.contains(&format!(
-                "unknown mode \\\"{bad}\\\": use one of \\\"valid\\\", \\\"same\\\" or \\\"full\\\""
+                "unknown mode \\\"{bad}\\\": use one of \\\"valid\\\", \\\"same\\\", \\\"full\\\" or \\\"causal\\\""
             )) || err.contains(&format!(
-                "unknown mode \"{bad}\": use one of \"valid\", \"same\" or \"full\""
+                "unknown mode \"{bad}\": use one of \"valid\", \"same\", \"full\" or \"causal\""
             )),
             "{err}"
         );

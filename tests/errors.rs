@@ -146,7 +146,7 @@ fn unknown_mode_names_and_integers() {
         let err = bad.parse::<Mode>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!("unknown mode {bad:?}: use one of \"valid\", \"same\" or \"full\"")
+            format!("unknown mode {bad:?}: use one of \"valid\", \"same\", \"full\" or \"causal\"")
         );
     }
     assert_eq!(

@@ -105,6 +105,7 @@ fn check_identities(s: Shape, method: Method, device: &Device) {
         groups: s.groups,
         mode: s.mode,
         method,
+        boundary: burn_npconv::Boundary::Zeros,
     };
     let g = t3(&gv, [s.batch, s.cout, len], &device);
     let loss = (layer.forward(x.clone()) * g).sum();

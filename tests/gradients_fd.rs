@@ -8,7 +8,7 @@ mod common;
 
 use burn::module::Param;
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use burn_npconv::{Method, Mode, NpConvolve1d, mode};
+use burn_npconv::{Boundary, Method, Mode, NpConvolve1d, mode};
 
 fn f64_tensor<const D: usize>(values: &[f64], shape: [usize; D], device: &Device) -> Tensor<D> {
     Tensor::from_data(
@@ -38,6 +38,7 @@ struct Problem {
     shape_w: [usize; 3],
     groups: usize,
     mode: Mode,
+    boundary: Boundary,
     g: Vec<f64>,
     len: usize,
 }
@@ -52,6 +53,7 @@ impl Problem {
             groups: self.groups,
             mode: self.mode,
             method: Method::Auto,
+            boundary: self.boundary,
         };
         let x = f64_tensor(x, self.shape_x, device);
         let g = f64_tensor(
@@ -81,6 +83,31 @@ fn check(
     m: usize,
     mode: Mode,
 ) {
+    check_with(
+        device,
+        batch,
+        cin,
+        cout,
+        groups,
+        n,
+        m,
+        mode,
+        Boundary::Zeros,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_with(
+    device: &Device,
+    batch: usize,
+    cin: usize,
+    cout: usize,
+    groups: usize,
+    n: usize,
+    m: usize,
+    mode: Mode,
+    boundary: Boundary,
+) {
     let plain = device.clone();
     let auto = device.clone().autodiff();
     let len = mode::output_len(n, m, mode);
@@ -89,6 +116,7 @@ fn check(
         shape_w: [cout, cin / groups, m],
         groups,
         mode,
+        boundary,
         g: sequence(batch * cout * len, 4),
         len,
     };
@@ -107,6 +135,7 @@ fn check(
             groups,
             mode,
             method,
+            boundary,
         };
         let g = f64_tensor(&p.g, [batch, cout, len], &auto);
         let grads = (nonlinear(layer.forward(xt.clone())) * g).sum().backward();
@@ -141,7 +170,7 @@ fn check(
                 let ad = got[which][k];
                 assert!(
                     (fd - ad).abs() <= 1e-6 * (1.0 + fd.abs()),
-                    "{method} {name}[{k}] batch {batch} cin {cin} cout {cout} groups {groups} N {n} M {m} {mode}: autodiff {ad}, finite differences {fd}"
+                    "{method} {name}[{k}] batch {batch} cin {cin} cout {cout} groups {groups} N {n} M {m} {mode} {boundary}: autodiff {ad}, finite differences {fd}"
                 );
             }
         }
@@ -166,6 +195,21 @@ on_every_backend! {
         for mode in Mode::ALL {
             for (n, m) in [(8, 3), (8, 4), (3, 6), (4, 7), (1, 2)] {
                 check(device, 2, 1, 1, 1, n, m, mode);
+            }
+        }
+    }
+
+    /// Every boundary rule in every mode: a copied sample's gradient flows back to the sample
+    /// it copies (pads longer than the signal included).
+    fn finite_differences_every_boundary(device: &Device) {
+        if !has_f64(device) {
+            return;
+        }
+        for boundary in [Boundary::Constant(0.5), Boundary::Reflect, Boundary::Symmetric, Boundary::Edge, Boundary::Wrap] {
+            for mode in Mode::ALL {
+                for (n, m) in [(7, 4), (3, 6), (1, 3)] {
+                    check_with(device, 1, 2, 2, 1, n, m, mode, boundary);
+                }
             }
         }
     }

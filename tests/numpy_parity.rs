@@ -57,6 +57,33 @@ fn layer_for(case: &LayerCase, method: Method, device: &Device) -> NpConvolve1d 
         groups: case.groups,
         mode: case.mode,
         method,
+        boundary: case.boundary,
+    }
+}
+
+/// Every layer case with every method: shapes and NumPy's values.
+fn check_layers(cases: &[LayerCase], device: &Device) {
+    for (case, method) in cases.iter().flat_map(|c| Method::ALL.map(|m| (c, m))) {
+        let layer = layer_for(case, method, device);
+        let (x, x_shape) = flat(&case.x);
+        let got = layer.forward(t3(&x, x_shape, device));
+        let (expected, e_shape) = flat(&case.expected);
+        let what = format!(
+            "layer {x_shape:?} mode {} boundary {} groups {} method {method}",
+            case.mode, case.boundary, case.groups
+        );
+        assert_eq!(got.dims(), e_shape, "{what}");
+        let per_in = x_shape[1] / case.groups;
+        let (w, _) = flat(&case.weight);
+        // Constants of the boundary section are at most 1.5.
+        let scale = (max_abs(&x).max(1.5) * max_abs(&w)).max(1.0);
+        assert_close(
+            &values(got),
+            &expected,
+            per_in * case.weight[0][0].len() + 1,
+            scale,
+            &what,
+        );
     }
 }
 
@@ -76,17 +103,40 @@ on_every_backend! {
     }
 
     fn layer_with_channels_groups_and_bias(device: &Device) {
-        for (case, method) in fixtures::get().layers.iter().flat_map(|c| Method::ALL.map(|m| (c, m))) {
-            let layer = layer_for(case, method, device);
-            let (x, x_shape) = flat(&case.x);
-            let got = layer.forward(t3(&x, x_shape, device));
-            let (expected, e_shape) = flat(&case.expected);
-            assert_eq!(got.dims(), e_shape, "mode {} groups {}", case.mode, case.groups);
-            let per_in = x_shape[1] / case.groups;
-            let scale = (max_abs(&x) * max_abs(&flat(&case.weight).0)).max(1.0);
-            let what = format!("layer {x_shape:?} mode {} groups {} method {method}", case.mode, case.groups);
-            assert_close(&values(got), &expected, per_in * x_shape[2].min(case.weight[0][0].len()) + 1, scale, &what);
+        check_layers(&fixtures::get().layers, device);
+    }
+
+    /// numpy.pad's rules then `np.convolve`/`np.correlate` in `valid` mode, for every rule,
+    /// function, mode (causal included) and method, pads longer than the signal included.
+    fn every_boundary_rule_matches_numpy_pad(device: &Device) {
+        let pairs = &fixtures::get().boundary_pairs;
+        assert_eq!(pairs.len(), 12);
+        for pair in pairs {
+            let (n, m) = (pair.a.len(), pair.v.len());
+            assert_eq!(pair.results.len(), 6 * 2 * 4);
+            let scale = max_abs(&pair.a).max(0.75) * max_abs(&pair.v);
+            for (rule, op, mode, expected) in &pair.results {
+                for method in Method::ALL {
+                    let options = Convolve1dOptions::new(*mode)
+                        .with_operation(*op)
+                        .with_method(method)
+                        .with_boundary(*rule);
+                    let x = t3(&pair.a, [1, 1, n], device);
+                    let w = t3(&pair.v, [1, 1, m], device);
+                    let got = convolve1d(x, w, None, options).unwrap();
+                    let what = format!("{} N={n} M={m} mode={mode} boundary={rule} method={method}", op.numpy_name());
+                    assert_close(&values(got), expected, m, scale, &what);
+                }
+            }
         }
+    }
+
+    /// The layer with a boundary rule (reflect, wrap, constant, symmetric, edge), channels,
+    /// groups and bias.
+    fn layer_with_boundary_rules(device: &Device) {
+        let cases = &fixtures::get().boundary_layers;
+        assert_eq!(cases.len(), 5);
+        check_layers(cases, device);
     }
 
     fn from_kernel_is_np_convolve_row_by_row(device: &Device) {
@@ -218,6 +268,7 @@ on_every_backend! {
                     groups: case.groups,
                     mode: case.mode,
                     method,
+                    boundary: burn_npconv::Boundary::Zeros,
                 };
                 let got = layer.forward(f64_tensor(&x, x_shape, device));
                 assert_f64(&f64_values(got), &expected, &format!("f64 layer {x_shape:?} {} {method}", case.mode));

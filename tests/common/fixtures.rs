@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use burn_npconv::{Mode, Operation};
+use burn_npconv::{Boundary, Mode, Operation};
 use serde_json::Value;
 
 /// One (a, v) pair with NumPy's results for both functions and every mode.
@@ -17,6 +17,8 @@ pub struct Pair {
 /// One multi-channel layer case: `expected[b][o] = Σ_i np.convolve(x[b][g·C+i], w[o][i]) + bias[o]`.
 pub struct LayerCase {
     pub mode: Mode,
+    /// numpy.pad's rule (zeros but in the "boundaries" section).
+    pub boundary: Boundary,
     pub groups: usize,
     pub x: Vec<Vec<Vec<f64>>>,
     pub weight: Vec<Vec<Vec<f64>>>,
@@ -37,6 +39,43 @@ pub struct Fixtures {
     pub f64_pairs: Vec<Pair>,
     /// Multi-channel layer cases in float64.
     pub f64_layers: Vec<LayerCase>,
+    /// `np.convolve(np.pad(a, (L, R), rule), v, "valid")` for every rule, function and mode
+    /// (causal included), `(L, R)` the zero padding of the mode.
+    pub boundary_pairs: Vec<BoundaryPair>,
+    /// Multi-channel layer cases with a boundary rule.
+    pub boundary_layers: Vec<LayerCase>,
+}
+
+/// One (a, v) pair with the boundary section's results.
+pub struct BoundaryPair {
+    pub a: Vec<f64>,
+    pub v: Vec<f64>,
+    /// `(rule, operation, mode, expected)`.
+    pub results: Vec<(Boundary, Operation, Mode, Vec<f64>)>,
+}
+
+fn boundary_pair(v: &Value) -> BoundaryPair {
+    let mut results = Vec::new();
+    for (rule, by_fn) in v["results"].as_object().unwrap() {
+        for (name, op) in [
+            ("convolve", Operation::Convolution),
+            ("correlate", Operation::Correlation),
+        ] {
+            for mode in Mode::ALL {
+                results.push((
+                    rule.parse().unwrap(),
+                    op,
+                    mode,
+                    vec1(&by_fn[name][mode.as_str()]),
+                ));
+            }
+        }
+    }
+    BoundaryPair {
+        a: vec1(&v["a"]),
+        v: vec1(&v["v"]),
+        results,
+    }
 }
 
 pub fn get() -> &'static Fixtures {
@@ -75,6 +114,18 @@ fn load() -> Fixtures {
             .iter()
             .map(layer)
             .collect(),
+        boundary_pairs: doc["boundaries"]["pairs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(boundary_pair)
+            .collect(),
+        boundary_layers: doc["boundaries"]["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(layer)
+            .collect(),
     }
 }
 
@@ -100,7 +151,7 @@ fn pair(v: &Value) -> Pair {
         ("convolve", Operation::Convolution),
         ("correlate", Operation::Correlation),
     ] {
-        for mode in Mode::ALL {
+        for mode in Mode::NUMPY {
             results.push((op, mode, vec1(&v["results"][name][mode.as_str()])));
         }
     }
@@ -114,6 +165,9 @@ fn pair(v: &Value) -> Pair {
 fn layer(v: &Value) -> LayerCase {
     LayerCase {
         mode: v["mode"].as_str().unwrap().parse().unwrap(),
+        boundary: v["boundary"]
+            .as_str()
+            .map_or(Boundary::Zeros, |b| b.parse().unwrap()),
         groups: v["groups"].as_u64().unwrap() as usize,
         x: vec3(&v["x"]),
         weight: vec3(&v["weight"]),

@@ -5,7 +5,14 @@
 use burn_npconv::{Mode, Operation};
 
 /// `np.convolve(a, v, mode)` or `np.correlate(a, v, mode)` for non-empty real inputs.
+///
+/// [`Mode::Causal`] is not NumPy's: it is `full[:N]` of the same function, `N = a.len()`.
 pub fn numpy(op: Operation, a: &[f64], v: &[f64], mode: Mode) -> Vec<f64> {
+    if mode == Mode::Causal {
+        let mut full = numpy(op, a, v, Mode::Full);
+        full.truncate(a.len());
+        return full;
+    }
     match op {
         Operation::Convolution => {
             // np.convolve: if len(v) > len(a): a, v = v, a; correlate(a, v[::-1], mode)
@@ -35,6 +42,7 @@ fn pyarray_correlate(ap1: &[f64], ap2: &[f64], mode: Mode) -> Vec<f64> {
         Mode::Valid => (0, n1 - n + 1),
         Mode::Same => (n / 2, n1),
         Mode::Full => (n - 1, n1 + n - 1),
+        Mode::Causal => unreachable!("numpy() cuts causal from full"),
     };
     (0..length)
         .map(|k| {
