@@ -226,6 +226,19 @@ pub fn convolve1d(
         options.mode,
         options.operation,
     );
+    run(x, weight, bias, g, options.method, options.boundary)
+}
+
+/// The sliding dot product of `g` (validated shapes) by `method`, the signal padded by
+/// `boundary` where `g` pads with zeros, in NumPy's result dtype, plus the bias.
+pub(crate) fn run(
+    x: Tensor<3>,
+    weight: Tensor<3>,
+    bias: Option<Tensor<1>>,
+    g: Geometry,
+    method: Method,
+    boundary: Boundary,
+) -> Result<Tensor<3>, ConvolveError> {
     // NumPy's dtype promotion: the result has `np.result_type` of the two; half precision
     // accumulates in f32 and is returned in its own dtype.
     let dtype = result_type(x.dtype(), weight.dtype());
@@ -243,7 +256,7 @@ pub fn convolve1d(
     let (x, weight) = (cast(x, compute), cast(weight, compute));
     let bias = bias.map(|b| cast(b, compute));
     // Another boundary: pad by its rule, then slide over the padded signal without zeros.
-    let (x, g) = match options.boundary {
+    let (x, g) = match boundary {
         Boundary::Zeros => (x, g),
         rule => {
             let x = crate::boundary::pad(x, (g.left, g.right), rule);
@@ -251,11 +264,11 @@ pub fn convolve1d(
             (x, g)
         }
     };
-    let y = match path(options.method, &device, compute, &g) {
+    let y = match path(method, &device, compute, &g) {
         Path::Burn => nonfinite::numpy_sums(x, weight, &g, false, |x, w| burn_conv(x, w, &g)),
         #[cfg(feature = "wgpu")]
         Path::DeviceFft => {
-            if options.method == Method::Auto && !crate::gpu_fft::accurate(&x, &weight, &g) {
+            if method == Method::Auto && !crate::gpu_fft::accurate(&x, &weight, &g) {
                 nonfinite::numpy_sums(x, weight, &g, false, |x, w| burn_conv(x, w, &g))
             } else {
                 nonfinite::numpy_sums(x, weight, &g, true, |x, w| crate::gpu_fft::conv(x, w, &g))
@@ -267,7 +280,7 @@ pub fn convolve1d(
             CpuConvArgs {
                 geometry: g,
                 kernel,
-                guarded: options.method == Method::Auto,
+                guarded: method == Method::Auto,
             },
         ),
     };
@@ -285,7 +298,7 @@ fn g_weight(g: &Geometry) -> [usize; 3] {
 
 /// NumPy's `np.result_type` of two float dtypes: the wider one. NumPy has no bfloat16; f16
 /// with bf16 gives f32, the narrowest float that holds both exactly.
-fn result_type(a: DType, b: DType) -> DType {
+pub(crate) fn result_type(a: DType, b: DType) -> DType {
     match (a, b) {
         _ if a == b => a,
         (DType::F64, _) | (_, DType::F64) => DType::F64,
@@ -294,12 +307,12 @@ fn result_type(a: DType, b: DType) -> DType {
 }
 
 /// `t` in `dtype`, without an op when it already is.
-fn cast<const D: usize>(t: Tensor<D>, dtype: DType) -> Tensor<D> {
+pub(crate) fn cast<const D: usize>(t: Tensor<D>, dtype: DType) -> Tensor<D> {
     if t.dtype() == dtype { t } else { t.cast(dtype) }
 }
 
 /// Checks the arguments of [`convolve1d`] without computing anything.
-fn check_batched(
+pub(crate) fn check_batched(
     x: &Tensor<3>,
     weight: &Tensor<3>,
     bias: Option<&Tensor<1>>,

@@ -18,6 +18,7 @@ mod method;
 pub mod mode;
 mod names;
 mod nonfinite;
+mod stream;
 
 pub use backend_kind::{BackendKind, BackendKindError};
 pub use boundary::Boundary;
@@ -25,4 +26,5 @@ pub use error::ConvolveError;
 pub use functional::{Convolve1dOptions, convolve, convolve1d, correlate};
 pub use layer::{NpConvolve1d, NpConvolve1dConfig};
 pub use method::Method;
+pub use stream::Convolve1dStream;
 pub use mode::{Mode, Operation};

@@ -80,7 +80,7 @@ fn cube_device(device: &Device) -> bool {
 }
 
 /// Whether `device` is a CPU backend whose f32 tensors the CPU kernels can read.
-fn host_backend(device: &Device) -> bool {
+pub(crate) fn host_backend(device: &Device) -> bool {
     #[cfg(feature = "flex")]
     if *device == Device::flex() {
         return true;

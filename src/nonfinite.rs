@@ -44,7 +44,14 @@ pub(crate) fn numpy_sums(
         };
     }
     let finite_part = |t: &Tensor<3>| t.clone().mask_fill(t.clone().is_finite().bool_not(), 0.0);
-    let y = compute(finite_part(&x), finite_part(&w));
+    let (xf, wf) = (finite_part(&x), finite_part(&w));
+    let y = compute(xf.clone(), wf.clone());
+    // The finite part may overflow too (values near the largest float): summed directly.
+    let y = if fft && !all_finite(&y) {
+        burn_conv(xf, wf, g)
+    } else {
+        y
+    };
     let [nan, pos, neg] = counts(&x, &w, g);
     y.mask_fill(pos, f64::INFINITY)
         .mask_fill(neg, f64::NEG_INFINITY)

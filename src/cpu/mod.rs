@@ -20,6 +20,8 @@ mod fft;
 #[cfg(all(feature = "autodiff", cpu_kernels))]
 mod grad;
 #[cfg(cpu_kernels)]
+pub(crate) mod stream;
+#[cfg(cpu_kernels)]
 mod nonfinite;
 #[cfg(cpu_kernels)]
 mod simd;
