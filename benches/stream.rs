@@ -80,7 +80,10 @@ fn main() {
                     let got: Vec<f32> = Tensor::cat(outs, 2).into_data().iter::<f32>().collect();
                     let want: Vec<f32> = y.into_data().iter::<f32>().collect();
                     let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
-                    let worst = got.iter().zip(&want).fold(0f32, |m, (g, w)| m.max((g - w).abs()));
+                    let worst = got
+                        .iter()
+                        .zip(&want)
+                        .fold(0f32, |m, (g, w)| m.max((g - w).abs()));
                     assert_eq!(got.len(), want.len());
                     check = Some(worst / scale);
                     continue;
@@ -93,7 +96,13 @@ fn main() {
             let worst = *latencies.iter().max().expect("pushes");
             let lat = median(latencies);
             let ratio = st.as_secs_f64() / off.as_secs_f64();
-            eprintln!("{mode} chunk {chunk}: offline {}, stream {} ({ratio:.2}x), push median {}, worst {}", fmt(off), fmt(st), fmt(lat), fmt(worst));
+            eprintln!(
+                "{mode} chunk {chunk}: offline {}, stream {} ({ratio:.2}x), push median {}, worst {}",
+                fmt(off),
+                fmt(st),
+                fmt(lat),
+                fmt(worst)
+            );
             rows.push(format!(
                 "| {mode} | {chunk} | {} | {} | {ratio:.2}x | {} | {} | {:.1e} |",
                 fmt(off),
@@ -108,7 +117,9 @@ fn main() {
         "| mode | chunk | offline `forward` | stream (all pushes + finish) | stream / offline | push latency, median | push latency, worst | max \\|stream - forward\\| / max \\|forward\\| |\n|---|---|---|---|---|---|---|---|\n{}\n",
         rows.join("\n")
     );
-    println!("\nflex, f32, one channel, M = {M}, N = {N}, `Method::Auto`, median of {ROUNDS} rounds:\n\n{table}");
+    println!(
+        "\nflex, f32, one channel, M = {M}, N = {N}, `Method::Auto`, median of {ROUNDS} rounds:\n\n{table}"
+    );
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/results/stream.md");
     std::fs::write(path, format!("flex, f32, one channel, M = {M}, N = {N}, `Method::Auto`, median of {ROUNDS} rounds (`cargo bench --bench stream`):\n\n{table}")).expect("write benches/results/stream.md");
 }

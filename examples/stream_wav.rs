@@ -55,7 +55,11 @@ fn write_test_wav(path: &Path, rate: u32) -> Result<(), Error> {
     for i in 0..n {
         let t = i as f64 / f64::from(rate);
         let phase = 2.0 * std::f64::consts::PI * (f0 * t + (f1 - f0) * t * t / (2.0 * dur));
-        let click = if i % (rate as usize / 2) < 8 { 0.8 } else { 0.0 };
+        let click = if i % (rate as usize / 2) < 8 {
+            0.8
+        } else {
+            0.0
+        };
         let v = 0.5 * phase.sin() + click;
         writer.write_sample((v.clamp(-1.0, 1.0) * 32767.0) as i16)?;
     }
@@ -65,8 +69,8 @@ fn write_test_wav(path: &Path, rate: u32) -> Result<(), Error> {
 
 /// The channels of a WAV file as `[channels][samples]` in [-1, 1], and its spec.
 fn read_wav(path: &Path) -> Result<(Vec<Vec<f32>>, hound::WavSpec), Error> {
-    let mut reader = hound::WavReader::open(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut reader =
+        hound::WavReader::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let spec = reader.spec();
     let samples: Vec<f32> = match spec.sample_format {
         hound::SampleFormat::Float => reader.samples::<f32>().collect::<Result<_, _>>()?,
@@ -124,7 +128,10 @@ fn run() -> Result<(), Error> {
         _ => {
             let path = dir.join("input.wav");
             write_test_wav(&path, 16_000)?;
-            println!("no --input given: wrote a 3 s test signal to {}", path.display());
+            println!(
+                "no --input given: wrote a 3 s test signal to {}",
+                path.display()
+            );
             path
         }
     };
@@ -150,7 +157,10 @@ fn run() -> Result<(), Error> {
     let mut next_report = Duration::from_secs(1);
     for start in (0..n).step_by(chunk) {
         let len = chunk.min(n - start);
-        let data: Vec<f32> = rows.iter().flat_map(|r| r[start..start + len].to_vec()).collect();
+        let data: Vec<f32> = rows
+            .iter()
+            .flat_map(|r| r[start..start + len].to_vec())
+            .collect();
         let x = Tensor::<3>::from_data(TensorData::new(data, [channels, 1, len]), &device);
         let t = Instant::now();
         let y = stream.push(x);
@@ -160,12 +170,20 @@ fn run() -> Result<(), Error> {
             row.extend_from_slice(&y[c * len..(c + 1) * len]);
         }
         if started.elapsed() >= next_report {
-            println!("  streamed {:.0}% ({} of {n} samples)", 100.0 * (start + len) as f64 / n as f64, start + len);
+            println!(
+                "  streamed {:.0}% ({} of {n} samples)",
+                100.0 * (start + len) as f64 / n as f64,
+                start + len
+            );
             next_report += Duration::from_secs(1);
         }
     }
     let rest = stream.finish();
-    assert_eq!(rest.dims()[2], 0, "causal mode has no outputs after the last sample");
+    assert_eq!(
+        rest.dims()[2],
+        0,
+        "causal mode has no outputs after the last sample"
+    );
     let total = started.elapsed();
 
     let mut sorted = latencies.clone();
@@ -184,15 +202,24 @@ fn run() -> Result<(), Error> {
 
     // The offline result of the whole signal, for the check.
     let all: Vec<f32> = rows.iter().flatten().copied().collect();
-    let offline = layer.forward(Tensor::from_data(TensorData::new(all, [channels, 1, n]), &device));
+    let offline = layer.forward(Tensor::from_data(
+        TensorData::new(all, [channels, 1, n]),
+        &device,
+    ));
     let offline: Vec<f32> = offline.into_data().iter::<f32>().collect();
     let streamed: Vec<f32> = out.iter().flatten().copied().collect();
-    let peak = offline.iter().fold(0f32, |m, v| m.max(v.abs())).max(f32::MIN_POSITIVE);
+    let peak = offline
+        .iter()
+        .fold(0f32, |m, v| m.max(v.abs()))
+        .max(f32::MIN_POSITIVE);
     let worst = streamed
         .iter()
         .zip(&offline)
         .fold(0f32, |m, (s, o)| m.max((s - o).abs()));
-    println!("streamed vs offline forward: max |difference| = {worst:.2e} ({:.2e} of the peak)", worst / peak);
+    println!(
+        "streamed vs offline forward: max |difference| = {worst:.2e} ({:.2e} of the peak)",
+        worst / peak
+    );
     if worst > 1e-5 * peak {
         return Err(format!("the stream differs from forward by {worst} (peak {peak})").into());
     }

@@ -26,5 +26,5 @@ pub use error::ConvolveError;
 pub use functional::{Convolve1dOptions, convolve, convolve1d, correlate};
 pub use layer::{NpConvolve1d, NpConvolve1dConfig};
 pub use method::Method;
-pub use stream::Convolve1dStream;
 pub use mode::{Mode, Operation};
+pub use stream::Convolve1dStream;

@@ -110,11 +110,15 @@ impl NpConvolve1d {
     pub fn try_stream(&self) -> Result<Convolve1dStream, ConvolveError> {
         let why = match self.boundary {
             Boundary::Zeros | Boundary::Constant(_) => None,
-            Boundary::Wrap => Some("the padding before the signal copies its end, which comes last"),
+            Boundary::Wrap => {
+                Some("the padding before the signal copies its end, which comes last")
+            }
             Boundary::Reflect | Boundary::Symmetric => Some(
                 "the padding mirrors samples at both ends: the end is not known until finish and the start would add latency",
             ),
-            Boundary::Edge => Some("the padding after the signal repeats its last sample, which comes last"),
+            Boundary::Edge => {
+                Some("the padding after the signal repeats its last sample, which comes last")
+            }
         };
         if let Some(why) = why
             && !(self.boundary == Boundary::Edge && self.mode == Mode::Causal)
@@ -177,7 +181,11 @@ impl Convolve1dStream {
                 got: x.dims().to_vec(),
                 batch: self.batch.unwrap_or(batch.max(1)),
                 channels_in: cin,
-                fixed_by: if self.batch.is_some() { "the first chunk" } else { "the layer" },
+                fixed_by: if self.batch.is_some() {
+                    "the first chunk"
+                } else {
+                    "the layer"
+                },
             });
         }
         if x.device() != self.device {
@@ -261,7 +269,11 @@ impl Convolve1dStream {
             _ => {
                 return Err(ConvolveError::EmptySignal {
                     op: Operation::Convolution,
-                    shape: vec![self.batch.unwrap_or(0), self.weight.dims()[1] * self.groups, 0],
+                    shape: vec![
+                        self.batch.unwrap_or(0),
+                        self.weight.dims()[1] * self.groups,
+                        0,
+                    ],
                 });
             }
         };
@@ -314,17 +326,15 @@ impl Convolve1dStream {
         !self.edge && self.fill == 0.0
     }
 
-    /// The boundary before the signal, `[batch, cin, M - 1]`: the constant, or (causal, edge)
-    /// the first sample of `x` repeated; for the tensor engine and zeros, nothing (padding).
-    fn before(&self, x: &Tensor<3>, compute: DType, tensors: bool) -> Tensor<3> {
+    /// The boundary before the signal: the constant, or (causal, edge) the first sample of `x`
+    /// repeated, `[batch, cin, len]`.
+    /// `len` samples of it (`M - 1` for the tensor engine).
+    fn before(&self, x: &Tensor<3>, compute: DType, len: usize) -> Tensor<3> {
         let [batch, cin, _] = x.dims();
-        let m = self.weight.dims()[2];
-        if tensors && self.zero_padding() {
-            Tensor::zeros([batch, cin, 0], (&self.device, compute))
-        } else if self.edge {
-            x.clone().slice([0..batch, 0..cin, 0..1]).repeat_dim(2, m - 1)
+        if self.edge {
+            x.clone().slice([0..batch, 0..cin, 0..1]).repeat_dim(2, len)
         } else {
-            Tensor::full([batch, cin, m - 1], self.fill, (&self.device, compute))
+            Tensor::full([batch, cin, len], self.fill, (&self.device, compute))
         }
     }
 
@@ -332,7 +342,6 @@ impl Convolve1dStream {
     fn start(&self, x: &Tensor<3>, compute: DType) -> Engine {
         #[cfg(cpu_kernels)]
         if host_backend(&self.device) && matches!(compute, DType::F32 | DType::F64) {
-            let before = self.before(x, compute, false);
             let [batch, cin, chunk] = x.dims();
             let [cout, cpg, m] = self.weight.dims();
             let kernel = match self.method {
@@ -340,22 +349,37 @@ impl Convolve1dStream {
                 Method::Fft => StreamKernel::partitioned(m, chunk, false),
                 Method::Auto => StreamKernel::auto(m, chunk),
             };
+            // The boundary before the signal, `M - 1` samples or more: rounded up to whole
+            // blocks, so that chunks of the block size complete whole blocks.
+            let block = match kernel {
+                StreamKernel::Partitioned { block, .. } => block,
+                StreamKernel::Direct => 1,
+            };
+            let pre = (m - 1).next_multiple_of(block);
+            let before = self.before(x, compute, pre);
             // The zero fill before the signal adds no FFT error: neutral for the guard.
-            let neutral = if self.zero_padding() { m - 1 } else { 0 };
+            let neutral = if self.zero_padding() { pre } else { 0 };
             let w = cast(self.weight.clone(), compute).into_data();
             let b = before.into_data();
             macro_rules! host {
                 ($t:ty, $variant:ident) => {{
                     let h: Vec<$t> = w.iter::<$t>().collect();
-                    let mut fir = HostFir::new(batch, cin, self.groups, h, [cout, cpg, m], kernel, neutral);
+                    let mut fir =
+                        HostFir::new(batch, cin, self.groups, h, [cout, cpg, m], kernel, neutral);
                     let before: Vec<$t> = b.iter::<$t>().collect();
-                    fir.ingest(&before, m - 1);
+                    fir.ingest(&before, pre);
                     Engine::$variant(fir)
                 }};
             }
-            return if compute == DType::F32 { host!(f32, Host32) } else { host!(f64, Host64) };
+            return if compute == DType::F32 {
+                host!(f32, Host32)
+            } else {
+                host!(f64, Host64)
+            };
         }
-        Engine::Tensors(self.before(x, compute, true))
+        let m = self.weight.dims()[2];
+        let len = if self.zero_padding() { 0 } else { m - 1 };
+        Engine::Tensors(self.before(x, compute, len))
     }
 
     /// The `extra` outputs after the last sample, through the boundary after the signal.
@@ -403,8 +427,11 @@ impl Convolve1dStream {
                 let seg = Tensor::cat(vec![buf.clone(), x], 2);
                 let len = seg.dims()[2];
                 let [_, cin, _] = seg.dims();
-                *buf = seg.clone().slice([0..batch, 0..cin, len - (m - 1).min(len)..len]);
-                let g = Geometry::padded(seg.dims(), self.weight.dims(), self.groups, (left, 0), true);
+                *buf = seg
+                    .clone()
+                    .slice([0..batch, 0..cin, len - (m - 1).min(len)..len]);
+                let g =
+                    Geometry::padded(seg.dims(), self.weight.dims(), self.groups, (left, 0), true);
                 let w = cast(self.weight.clone(), compute);
                 run(seg, w, None, g, self.method, Boundary::Zeros)
             }
@@ -413,14 +440,20 @@ impl Convolve1dStream {
                 let data = x.into_data();
                 let y = fir.ingest(data.as_slice::<f32>().expect("f32 chunk"), _n);
                 let shape = [batch, self.weight.dims()[0], _n];
-                Ok(Tensor::from_data(TensorData::new(y, shape), (&self.device, compute)))
+                Ok(Tensor::from_data(
+                    TensorData::new(y, shape),
+                    (&self.device, compute),
+                ))
             }
             #[cfg(cpu_kernels)]
             Engine::Host64(fir) => {
                 let data = x.into_data();
                 let y = fir.ingest(data.as_slice::<f64>().expect("f64 chunk"), _n);
                 let shape = [batch, self.weight.dims()[0], _n];
-                Ok(Tensor::from_data(TensorData::new(y, shape), (&self.device, compute)))
+                Ok(Tensor::from_data(
+                    TensorData::new(y, shape),
+                    (&self.device, compute),
+                ))
             }
         }
     }

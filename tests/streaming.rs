@@ -95,9 +95,22 @@ fn chunk_lengths(seed: u64, count: usize) -> Vec<usize> {
         .collect()
 }
 
-fn check(device: &Device, dtype: DType, layer: &NpConvolve1d, batch: usize, n: usize, chunks: &[usize], what: &str) {
+fn check(
+    device: &Device,
+    dtype: DType,
+    layer: &NpConvolve1d,
+    batch: usize,
+    n: usize,
+    chunks: &[usize],
+    what: &str,
+) {
     let cin = layer.channels_in();
-    let x = tensor(&uniform(batch * cin * n, n as u64 + 7), [batch, cin, n], device, dtype);
+    let x = tensor(
+        &uniform(batch * cin * n, n as u64 + 7),
+        [batch, cin, n],
+        device,
+        dtype,
+    );
     let whole = layer.forward(x.clone());
     let parts = streamed(layer, &x, chunks);
     assert_eq!(parts.dims(), whole.dims(), "{what}: shape");
@@ -106,7 +119,10 @@ fn check(device: &Device, dtype: DType, layer: &NpConvolve1d, batch: usize, n: u
     let (got, want) = (f64s(parts), f64s(whole));
     if dtype == DType::F64 {
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert!((g - w).abs() <= 1e-12 * terms as f64, "{what}: index {i}: {g} vs {w}");
+            assert!(
+                (g - w).abs() <= 1e-12 * terms as f64,
+                "{what}: index {i}: {g} vs {w}"
+            );
         }
     } else {
         assert_close(&got, &want, terms, scale, what);
@@ -254,6 +270,15 @@ on_every_backend! {
 
 #[test]
 fn stream_errors_name_the_values() {
-    let text = ConvolveError::StreamChunk { got: vec![1, 2, 3], batch: 4, channels_in: 5, fixed_by: "the layer" }.to_string();
-    assert!(text.contains("[1, 2, 3]") && text.contains("[4, 5, n]"), "{text}");
+    let text = ConvolveError::StreamChunk {
+        got: vec![1, 2, 3],
+        batch: 4,
+        channels_in: 5,
+        fixed_by: "the layer",
+    }
+    .to_string();
+    assert!(
+        text.contains("[1, 2, 3]") && text.contains("[4, 5, n]"),
+        "{text}"
+    );
 }

@@ -20,11 +20,11 @@ mod fft;
 #[cfg(all(feature = "autodiff", cpu_kernels))]
 mod grad;
 #[cfg(cpu_kernels)]
-pub(crate) mod stream;
-#[cfg(cpu_kernels)]
 mod nonfinite;
 #[cfg(cpu_kernels)]
 mod simd;
+#[cfg(cpu_kernels)]
+pub(crate) mod stream;
 
 #[cfg(all(feature = "autodiff", cpu_kernels))]
 pub(crate) use grad::{input_grad, weight_grad};

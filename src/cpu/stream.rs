@@ -57,7 +57,9 @@ impl StreamKernel {
     /// UPOLS with the block size of [`auto`](Self::auto).
     pub fn partitioned(m: usize, chunk: usize, guarded: bool) -> StreamKernel {
         let floor_pow2 = |v: usize| 1usize << (usize::BITS - 1 - v.max(1).leading_zeros());
-        let block = floor_pow2(chunk).clamp(32, 4096).min(m.next_power_of_two().max(32));
+        let block = floor_pow2(chunk)
+            .clamp(32, 4096)
+            .min(m.next_power_of_two().max(32));
         StreamKernel::Partitioned { block, guarded }
     }
 }
@@ -109,17 +111,21 @@ struct Partitioned<T: Real> {
     guarded: bool,
     r2c: Arc<dyn RealToComplex<T>>,
     c2r: Arc<dyn ComplexToReal<T>>,
-    /// `[cout, cpg, p, bins]`: spectra of the kernel partitions, scaled by `1 / 2B`.
-    hspec: Vec<Complex<T>>,
+    /// `[cout, cpg, p]` spectra of the kernel partitions, scaled by `1 / 2B`, each as `bins`
+    /// real parts then `bins` imaginary parts (so that the products vectorize).
+    hspec: Vec<T>,
     /// `[cout, cpg, min(b, m)]`: the first partition reversed, for the sliding dot product.
     head: Vec<T>,
-    /// Per input row: a ring of `p` segment spectra (`[p, bins]`), slot `q mod p`.
-    fdl: Vec<Vec<Complex<T>>>,
+    /// Per input row: a ring of `p` segment spectra (`[p, 2 · bins]`, split as `hspec`), slot
+    /// `q mod p`.
+    fdl: Vec<Vec<T>>,
     /// Per input row: a ring of `p + 1` block stats, slot `q mod (p + 1)`.
     stats: Vec<Vec<BlockStats>>,
     /// Per output row: `A_q`, the spectrum of every partition but the first for the block
-    /// being filled.
-    acc: Vec<Vec<Complex<T>>>,
+    /// being filled (split as `hspec`).
+    acc: Vec<Vec<T>>,
+    /// A split spectrum being summed.
+    sum: Vec<T>,
     /// Per output row: `IFFT(A_q)`'s outputs for the block being filled, when `tail_valid`.
     tail: Vec<Vec<T>>,
     tail_valid: bool,
@@ -267,7 +273,15 @@ impl<T: Real> HostFir<T> {
         }
     }
 
-    fn direct_unit(&self, unit: usize, first: usize, len: usize, out: &mut [T], n: usize, col: usize) {
+    fn direct_unit(
+        &self,
+        unit: usize,
+        first: usize,
+        len: usize,
+        out: &mut [T],
+        n: usize,
+        col: usize,
+    ) {
         let (b, g) = (unit / self.groups, unit % self.groups);
         let (cpg, opg, m) = (self.cpg(), self.opg(), self.m);
         let end = first + len;
@@ -323,11 +337,9 @@ impl<T: Real> HostFir<T> {
         let q = self.pos / part.b;
         for unit in 0..self.batch * self.groups {
             let rows = self.unit_rows(unit);
-            let current_finite = rows.iter().all(|&r| {
-                self.recent(r, fill + take, 0)
-                    .iter()
-                    .all(|v| v.is_finite())
-            });
+            let current_finite = rows
+                .iter()
+                .all(|&r| super::nonfinite::all_finite(self.recent(r, fill + take, 0)));
             let exact = current_finite && part.usable(&rows, q, false);
             let done = exact && part.partial_outputs(self, unit, take, out, n, col);
             if !done {
@@ -367,7 +379,7 @@ impl<T: Real> Partitioned<T> {
         let mut buf = r2c.make_input_vec();
         let mut spec = r2c.make_output_vec();
         let mut scratch_f = r2c.make_scratch_vec();
-        let mut hspec = Vec::with_capacity(cout * cpg * p * bins);
+        let mut hspec = Vec::with_capacity(cout * cpg * p * 2 * bins);
         let hb = b.min(m);
         let mut head = Vec::with_capacity(cout * cpg * hb);
         let (mut max_h, mut kernel_range, mut kernel_finite) = (0.0f64, 0.0f64, true);
@@ -380,7 +392,8 @@ impl<T: Real> Partitioned<T> {
                 }
                 r2c.process_with_scratch(&mut buf, &mut spec, &mut scratch_f)
                     .expect("forward FFT of a kernel partition");
-                hspec.extend_from_slice(&spec);
+                hspec.extend(spec.iter().map(|c| c.re));
+                hspec.extend(spec.iter().map(|c| c.im));
             }
             head.extend(k[..hb].iter().rev());
             let (mut max, mut sum) = (0.0f64, 0.0f64);
@@ -393,7 +406,6 @@ impl<T: Real> Partitioned<T> {
             max_h = max_h.max(max);
             kernel_range = kernel_range.max(max / (sum / m as f64));
         }
-        let zero = Complex::new(T::zero(), T::zero());
         Partitioned {
             b,
             p,
@@ -401,9 +413,10 @@ impl<T: Real> Partitioned<T> {
             guarded,
             hspec,
             head,
-            fdl: vec![vec![zero; p * bins]; rows_in],
+            fdl: vec![vec![T::zero(); p * 2 * bins]; rows_in],
             stats: vec![vec![NEUTRAL; p + 1]; rows_in],
-            acc: vec![vec![zero; bins]; rows_out],
+            acc: vec![vec![T::zero(); 2 * bins]; rows_out],
+            sum: vec![T::zero(); 2 * bins],
             tail: vec![vec![T::zero(); b]; rows_out],
             tail_valid: false,
             kernel_range,
@@ -424,16 +437,34 @@ impl<T: Real> Partitioned<T> {
     /// and records block `q`'s magnitudes.
     fn add_segment(&mut self, row: usize, q: usize, seg: &[T], neutral: bool) {
         let b = self.b;
-        let (mut max, mut sum, mut finite) = (0.0f64, 0.0f64, true);
-        for (k, (dst, &v)) in self.buf.iter_mut().zip(seg).enumerate() {
-            *dst = if v.is_finite() { v } else { T::zero() };
-            if k >= b {
-                let a = f64_of(v).abs();
-                finite &= a.is_finite();
-                max = max.max(a);
-                sum += a;
+        // max |v| and Σ |v| of block q, in 16 lanes (one pass, vectorized); NaN and ±inf
+        // make the sum NaN or inf (so does a sum near overflow: the block runs directly).
+        const L: usize = 16;
+        let (mut maxs, mut sums) = ([T::zero(); L], [T::zero(); L]);
+        let lanes = seg[b..].chunks_exact(L);
+        let rest = lanes.remainder();
+        for c in lanes {
+            for q in 0..L {
+                let a = c[q].abs();
+                sums[q] = sums[q] + a;
+                maxs[q] = if a > maxs[q] { a } else { maxs[q] };
             }
         }
+        let mut sum = sums.iter().chain(rest).fold(T::zero(), |s, &v| s + v.abs());
+        let max = maxs
+            .iter()
+            .chain(rest)
+            .fold(T::zero(), |m, &v| m.max(v.abs()));
+        let finite = sum.is_finite();
+        if finite {
+            self.buf[..2 * b].copy_from_slice(&seg[..2 * b]);
+        } else {
+            for (dst, &v) in self.buf.iter_mut().zip(seg) {
+                *dst = if v.is_finite() { v } else { T::zero() };
+            }
+            sum = T::infinity();
+        }
+        let (max, sum) = (f64_of(max), f64_of(sum));
         self.stats[row][q % (self.p + 1)] = if neutral {
             NEUTRAL
         } else {
@@ -443,10 +474,16 @@ impl<T: Real> Partitioned<T> {
                 finite,
             }
         };
-        let slot = &mut self.fdl[row][(q % self.p) * self.bins..][..self.bins];
         self.r2c
-            .process_with_scratch(&mut self.buf, slot, &mut self.scratch_f)
+            .process_with_scratch(&mut self.buf, &mut self.spec, &mut self.scratch_f)
             .expect("forward FFT of a segment");
+        let bins = self.bins;
+        let slot = &mut self.fdl[row][(q % self.p) * 2 * bins..][..2 * bins];
+        let (re, im) = slot.split_at_mut(bins);
+        for ((r, i), c) in re.iter_mut().zip(im.iter_mut()).zip(&self.spec) {
+            *r = c.re;
+            *i = c.im;
+        }
     }
 
     /// Whether the FFT may give the outputs of block `q` (with `current`: the block just
@@ -474,29 +511,37 @@ impl<T: Real> Partitioned<T> {
         }
         let q_range = max_x / min_mean * self.kernel_range;
         let peak = (2 * self.b * self.p * self.b) as f64 * max_x * self.max_h * rows.len() as f64;
-        q_range.is_finite()
-            && q_range <= FFT_DYNAMIC_RANGE
-            && peak < f64_of(T::max_value()) / 4.0
+        q_range.is_finite() && q_range <= FFT_DYNAMIC_RANGE && peak < f64_of(T::max_value()) / 4.0
     }
 
     /// `Σ_i Σ_{p in parts} S_{q-p, i} · H_{p, o, i}` for output channel `o` (of the whole
     /// layer) of the unit with input rows `rows`, added into `spec`.
-    fn accumulate(&self, spec: &mut [Complex<T>], o: usize, rows: &[usize], q: usize, parts: std::ops::Range<usize>) {
-        let (p, bins) = (self.p, self.bins);
+    fn accumulate(
+        &self,
+        sum: &mut [T],
+        o: usize,
+        rows: &[usize],
+        q: usize,
+        parts: std::ops::Range<usize>,
+    ) {
+        let (p, w) = (self.p, 2 * self.bins);
+        let mut terms: Vec<(&[T], &[T])> = Vec::with_capacity(rows.len() * parts.len());
         for (i, &r) in rows.iter().enumerate() {
-            for part in parts.clone() {
-                if part > q {
-                    break; // blocks before the first are zero
-                }
-                let s = &self.fdl[r][((q - part) % p) * bins..][..bins];
-                let hk = &self.hspec[((o * rows.len() + i) * p + part) * bins..][..bins];
-                for ((acc, &x), &h) in spec.iter_mut().zip(s).zip(hk) {
-                    *acc = Complex::new(
-                        acc.re + x.re * h.re - x.im * h.im,
-                        acc.im + x.re * h.im + x.im * h.re,
-                    );
-                }
+            // Blocks before the first are zero.
+            for part in parts.start..parts.end.min(q + 1) {
+                let s = &self.fdl[r][((q - part) % p) * w..][..w];
+                let hk = &self.hspec[((o * rows.len() + i) * p + part) * w..][..w];
+                terms.push((s, hk));
             }
+        }
+        complex_mac(sum, &terms);
+    }
+
+    /// The split spectrum `sum` into `spec` for the inverse transform.
+    fn join(&mut self, sum: &[T]) {
+        let (re, im) = sum.split_at(self.bins);
+        for ((c, &r), &i) in self.spec.iter_mut().zip(re).zip(im) {
+            *c = Complex::new(r, i);
         }
     }
 
@@ -508,12 +553,20 @@ impl<T: Real> Partitioned<T> {
             .process_with_scratch(&mut self.spec, &mut self.buf, &mut self.scratch_i)
             .expect("inverse FFT of a block");
         dst.copy_from_slice(&self.buf[b + from..b + from + dst.len()]);
-        dst.iter().all(|v| v.is_finite())
+        super::nonfinite::all_finite(dst)
     }
 
     /// Block `q`'s outputs `fill ..` for `unit`, by the FFT; `false` (nothing usable written)
     /// when one overflows.
-    fn block_outputs(&mut self, fir: &HostFir<T>, unit: usize, fill: usize, out: &mut [T], n: usize, col: usize) -> bool {
+    fn block_outputs(
+        &mut self,
+        fir: &HostFir<T>,
+        unit: usize,
+        fill: usize,
+        out: &mut [T],
+        n: usize,
+        col: usize,
+    ) -> bool {
         let (b, g) = (unit / fir.groups, unit % fir.groups);
         let rows = fir.unit_rows(unit);
         let q = fir.pos / self.b - 1;
@@ -521,10 +574,11 @@ impl<T: Real> Partitioned<T> {
         for o in 0..fir.opg() {
             let oc = g * fir.opg() + o;
             let row = b * fir.cout + oc;
-            let mut spec = std::mem::take(&mut self.spec);
-            spec.copy_from_slice(&self.acc[row]);
-            self.accumulate(&mut spec, oc, &rows, q, 0..1);
-            self.spec = spec;
+            let mut sum = std::mem::take(&mut self.sum);
+            sum.copy_from_slice(&self.acc[row]);
+            self.accumulate(&mut sum, oc, &rows, q, 0..1);
+            self.join(&sum);
+            self.sum = sum;
             if !self.inverse(fill, &mut out[row * n + col..][..len]) {
                 return false;
             }
@@ -534,14 +588,13 @@ impl<T: Real> Partitioned<T> {
 
     /// The next block's `A_{q+1}` for every output row, once block `q` is complete.
     fn next_accumulators(&mut self, fir: &HostFir<T>, q: usize) {
-        let zero = Complex::new(T::zero(), T::zero());
         for unit in 0..fir.batch * fir.groups {
             let (b, g) = (unit / fir.groups, unit % fir.groups);
             let rows = fir.unit_rows(unit);
             for o in 0..fir.opg() {
                 let oc = g * fir.opg() + o;
                 let mut acc = std::mem::take(&mut self.acc[b * fir.cout + oc]);
-                acc.fill(zero);
+                acc.fill(T::zero());
                 self.accumulate(&mut acc, oc, &rows, q + 1, 1..self.p);
                 self.acc[b * fir.cout + oc] = acc;
             }
@@ -551,14 +604,22 @@ impl<T: Real> Partitioned<T> {
 
     /// Outputs `fill .. fill + take` of the block being filled for `unit`: `IFFT(A_q)` plus
     /// the first partition summed directly; `false` when one overflows.
-    fn partial_outputs(&mut self, fir: &HostFir<T>, unit: usize, take: usize, out: &mut [T], n: usize, col: usize) -> bool {
+    fn partial_outputs(
+        &mut self,
+        fir: &HostFir<T>,
+        unit: usize,
+        take: usize,
+        out: &mut [T],
+        n: usize,
+        col: usize,
+    ) -> bool {
         let (b, g) = (unit / fir.groups, unit % fir.groups);
         let fill = fir.pos % self.b - take;
         if !self.tail_valid {
             for row in 0..self.acc.len() {
-                let mut spec = std::mem::take(&mut self.spec);
-                spec.copy_from_slice(&self.acc[row]);
-                self.spec = spec;
+                let acc = std::mem::take(&mut self.acc[row]);
+                self.join(&acc);
+                self.acc[row] = acc;
                 let mut tail = std::mem::take(&mut self.tail[row]);
                 self.inverse(0, &mut tail);
                 self.tail[row] = tail;
@@ -578,7 +639,7 @@ impl<T: Real> Partitioned<T> {
                 // Adds the first partition's sums to the tail's.
                 correlate_into(x, w, dst);
             }
-            if !dst.iter().all(|v| v.is_finite()) {
+            if !super::nonfinite::all_finite(dst) {
                 return false;
             }
         }
@@ -594,14 +655,24 @@ mod tests {
         let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         (0..len)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 (s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
             })
             .collect()
     }
 
     /// `y[b, o, e] = Σ_i Σ_j h[o, i, j] x[b, g·C + i, e - j]`, zero before the signal.
-    fn naive(x: &[f64], n: usize, batch: usize, cin: usize, groups: usize, h: &[f64], [cout, cpg, m]: [usize; 3]) -> Vec<f64> {
+    fn naive(
+        x: &[f64],
+        n: usize,
+        batch: usize,
+        cin: usize,
+        groups: usize,
+        h: &[f64],
+        [cout, cpg, m]: [usize; 3],
+    ) -> Vec<f64> {
         let opg = cout / groups;
         let mut y = vec![0.0; batch * cout * n];
         for b in 0..batch {
@@ -625,22 +696,50 @@ mod tests {
 
     #[test]
     fn every_kernel_matches_the_definition_for_any_chunks() {
-        for &(batch, cin, cout, groups, m) in &[(1, 1, 1, 1, 5), (1, 1, 1, 1, 100), (2, 1, 1, 1, 100), (1, 2, 1, 1, 100), (1, 1, 3, 1, 100), (2, 2, 3, 1, 100), (1, 4, 4, 2, 300), (1, 1, 1, 1, 700)] {
+        for &(batch, cin, cout, groups, m) in &[
+            (1, 1, 1, 1, 5),
+            (1, 1, 1, 1, 100),
+            (2, 1, 1, 1, 100),
+            (1, 2, 1, 1, 100),
+            (1, 1, 3, 1, 100),
+            (2, 2, 3, 1, 100),
+            (1, 4, 4, 2, 300),
+            (1, 1, 1, 1, 700),
+        ] {
             let cpg = cin / groups;
             let h = values(cout * cpg * m, 1);
             for first in [1usize, 7, 64, 256] {
-                for kernel in [StreamKernel::Direct, StreamKernel::partitioned(m, first, false), StreamKernel::partitioned(m, first, true)] {
+                for kernel in [
+                    StreamKernel::Direct,
+                    StreamKernel::partitioned(m, first, false),
+                    StreamKernel::partitioned(m, first, true),
+                ] {
                     let n = 1500;
                     let x = values(batch * cin * n, 2);
                     let want = naive(&x, n, batch, cin, groups, &h, [cout, cpg, m]);
-                    let mut fir = HostFir::<f64>::new(batch, cin, groups, h.clone(), [cout, cpg, m], kernel, 0);
+                    let mut fir = HostFir::<f64>::new(
+                        batch,
+                        cin,
+                        groups,
+                        h.clone(),
+                        [cout, cpg, m],
+                        kernel,
+                        0,
+                    );
                     let mut got = vec![0.0; batch * cout * n];
                     let mut at = 0;
                     let mut step = 0u64;
                     while at < n {
-                        let c = if step == 0 { first } else { ((step * 7919) % 97) as usize }.min(n - at);
+                        let c = if step == 0 {
+                            first
+                        } else {
+                            ((step * 7919) % 97) as usize
+                        }
+                        .min(n - at);
                         step += 1;
-                        let chunk: Vec<f64> = (0..batch * cin).flat_map(|r| x[r * n + at..][..c].to_vec()).collect();
+                        let chunk: Vec<f64> = (0..batch * cin)
+                            .flat_map(|r| x[r * n + at..][..c].to_vec())
+                            .collect();
                         let y = fir.ingest(&chunk, c);
                         for r in 0..batch * cout {
                             got[r * n + at..][..c].copy_from_slice(&y[r * c..][..c]);
@@ -648,10 +747,49 @@ mod tests {
                         at += c;
                     }
                     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                        assert!((g - w).abs() < 1e-9, "{kernel:?} first {first} shape {:?} index {i} (row {}, e {}): {g} vs {w}", (batch, cin, cout, groups, m), i / n, i % n);
+                        assert!(
+                            (g - w).abs() < 1e-9,
+                            "{kernel:?} first {first} shape {:?} index {i} (row {}, e {}): {g} vs {w}",
+                            (batch, cin, cout, groups, m),
+                            i / n,
+                            i % n
+                        );
                     }
                 }
             }
+        }
+    }
+}
+
+/// `sum += Σ x · h` over `terms` for split complex spectra (`bins` real parts, then `bins`
+/// imaginary parts), with FMA where the CPU has it (chosen once, as the direct kernel's
+/// instruction set).
+fn complex_mac<T: Real>(sum: &mut [T], terms: &[(&[T], &[T])]) {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::Isa::detected() != super::simd::Isa::Portable {
+        // SAFETY: every instruction set but `Portable` has AVX2 and FMA.
+        return unsafe { complex_mac_fma(sum, terms) };
+    }
+    complex_mac_body::<T, false>(sum, terms)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn complex_mac_fma<T: Real>(sum: &mut [T], terms: &[(&[T], &[T])]) {
+    complex_mac_body::<T, true>(sum, terms)
+}
+
+#[inline(always)]
+fn complex_mac_body<T: Real, const FMA: bool>(sum: &mut [T], terms: &[(&[T], &[T])]) {
+    let bins = sum.len() / 2;
+    let (sr, si) = sum.split_at_mut(bins);
+    let madd = |a: T, b: T, c: T| if FMA { a.mul_add(b, c) } else { a * b + c };
+    for (x, h) in terms {
+        let (xr, xi) = x[..2 * bins].split_at(bins);
+        let (hr, hi) = h[..2 * bins].split_at(bins);
+        for k in 0..bins {
+            sr[k] = madd(xr[k], hr[k], madd(-xi[k], hi[k], sr[k]));
+            si[k] = madd(xr[k], hi[k], madd(xi[k], hr[k], si[k]));
         }
     }
 }
