@@ -18,6 +18,7 @@
 //! accuracy guard (`Method::Auto`), a block runs directly whenever the magnitudes in its window
 //! range wider than the FFT's error allows (the rule of the offline FFT, `FFT_DYNAMIC_RANGE`).
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use realfft::num_complex::Complex;
@@ -124,8 +125,7 @@ struct Partitioned<T: Real> {
     /// Per output row: `A_q`, the spectrum of every partition but the first for the block
     /// being filled (split as `hspec`).
     acc: Vec<Vec<T>>,
-    /// A split spectrum being summed.
-    sum: Vec<T>,
+
     /// Per output row: `IFFT(A_q)`'s outputs for the block being filled, when `tail_valid`.
     tail: Vec<Vec<T>>,
     tail_valid: bool,
@@ -321,7 +321,7 @@ impl<T: Real> HostFir<T> {
         // The piece's first column, `col`, is the block's output `fill`.
         for unit in 0..self.batch * self.groups {
             let rows = self.unit_rows(unit);
-            let exact = part.usable(&rows, q, true);
+            let exact = part.usable(rows, q, true);
             let done = exact && part.block_outputs(self, unit, fill, out, n, col);
             if !done {
                 self.direct_unit(unit, q * b + fill, len, out, n, col);
@@ -338,9 +338,9 @@ impl<T: Real> HostFir<T> {
         for unit in 0..self.batch * self.groups {
             let rows = self.unit_rows(unit);
             let current_finite = rows
-                .iter()
-                .all(|&r| super::nonfinite::all_finite(self.recent(r, fill + take, 0)));
-            let exact = current_finite && part.usable(&rows, q, false);
+                .clone()
+                .all(|r| super::nonfinite::all_finite(self.recent(r, fill + take, 0)));
+            let exact = current_finite && part.usable(rows, q, false);
             let done = exact && part.partial_outputs(self, unit, take, out, n, col);
             if !done {
                 self.direct_unit(unit, self.pos - take, take, out, n, col);
@@ -350,11 +350,10 @@ impl<T: Real> HostFir<T> {
     }
 
     /// The input rows of `unit`.
-    fn unit_rows(&self, unit: usize) -> Vec<usize> {
+    fn unit_rows(&self, unit: usize) -> Range<usize> {
         let (b, g) = (unit / self.groups, unit % self.groups);
-        (0..self.cpg())
-            .map(|i| b * self.cin + g * self.cpg() + i)
-            .collect()
+        let first = b * self.cin + g * self.cpg();
+        first..first + self.cpg()
     }
 }
 
@@ -416,7 +415,7 @@ impl<T: Real> Partitioned<T> {
             fdl: vec![vec![T::zero(); p * 2 * bins]; rows_in],
             stats: vec![vec![NEUTRAL; p + 1]; rows_in],
             acc: vec![vec![T::zero(); 2 * bins]; rows_out],
-            sum: vec![T::zero(); 2 * bins],
+
             tail: vec![vec![T::zero(); b]; rows_out],
             tail_valid: false,
             kernel_range,
@@ -490,14 +489,14 @@ impl<T: Real> Partitioned<T> {
     /// completed is part of the window; without: only blocks before `q`, the block being
     /// filled being summed directly) for the unit with input rows `rows`: no NaN or infinity
     /// in the window, a finite kernel, and, guarded, magnitudes within the FFT's range.
-    fn usable(&self, rows: &[usize], q: usize, current: bool) -> bool {
+    fn usable(&self, rows: Range<usize>, q: usize, current: bool) -> bool {
         if !self.kernel_finite {
             return false;
         }
         let end = if current { q + 1 } else { q };
         let (mut max_x, mut min_mean) = (0.0f64, f64::INFINITY);
         for k in q.saturating_sub(self.p)..end {
-            for &r in rows {
+            for r in rows.clone() {
                 let s = self.stats[r][k % (self.p + 1)];
                 if !s.finite {
                     return false;
@@ -520,13 +519,13 @@ impl<T: Real> Partitioned<T> {
         &self,
         sum: &mut [T],
         o: usize,
-        rows: &[usize],
+        rows: Range<usize>,
         q: usize,
         parts: std::ops::Range<usize>,
     ) {
         let (p, w) = (self.p, 2 * self.bins);
         let mut terms: Vec<(&[T], &[T])> = Vec::with_capacity(rows.len() * parts.len());
-        for (i, &r) in rows.iter().enumerate() {
+        for (i, r) in rows.clone().enumerate() {
             // Blocks before the first are zero.
             for part in parts.start..parts.end.min(q + 1) {
                 let s = &self.fdl[r][((q - part) % p) * w..][..w];
@@ -574,11 +573,11 @@ impl<T: Real> Partitioned<T> {
         for o in 0..fir.opg() {
             let oc = g * fir.opg() + o;
             let row = b * fir.cout + oc;
-            let mut sum = std::mem::take(&mut self.sum);
-            sum.copy_from_slice(&self.acc[row]);
-            self.accumulate(&mut sum, oc, &rows, q, 0..1);
+            // A_q is not needed after this block: the first partition's term joins it in place.
+            let mut sum = std::mem::take(&mut self.acc[row]);
+            self.accumulate(&mut sum, oc, rows.clone(), q, 0..1);
             self.join(&sum);
-            self.sum = sum;
+            self.acc[row] = sum;
             if !self.inverse(fill, &mut out[row * n + col..][..len]) {
                 return false;
             }
@@ -595,7 +594,7 @@ impl<T: Real> Partitioned<T> {
                 let oc = g * fir.opg() + o;
                 let mut acc = std::mem::take(&mut self.acc[b * fir.cout + oc]);
                 acc.fill(T::zero());
-                self.accumulate(&mut acc, oc, &rows, q + 1, 1..self.p);
+                self.accumulate(&mut acc, oc, rows.clone(), q + 1, 1..self.p);
                 self.acc[b * fir.cout + oc] = acc;
             }
         }
@@ -633,7 +632,7 @@ impl<T: Real> Partitioned<T> {
             let row = b * fir.cout + oc;
             let dst = &mut out[row * n + col..][..take];
             dst.copy_from_slice(&self.tail[row][fill..fill + take]);
-            for (i, &r) in rows.iter().enumerate() {
+            for (i, r) in rows.clone().enumerate() {
                 let x = fir.recent(r, take + hb - 1, 0);
                 let w = &self.head[(oc * rows.len() + i) * hb..][..hb];
                 // Adds the first partition's sums to the tail's.
