@@ -39,7 +39,7 @@ pub enum ConvolveError {
 
     /// A stream was asked for a combination it cannot run chunk by chunk.
     #[error(
-        "streaming supports the zeros and constant boundaries only, got boundary {boundary} (mode {mode}): {why}; run forward on the whole signal instead"
+        "streaming supports the zeros and constant boundaries (and edge in causal mode), got boundary {boundary} (mode {mode}): {why}; run forward on the whole signal instead"
     )]
     StreamBoundary {
         /// The layer's boundary rule.

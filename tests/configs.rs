@@ -200,3 +200,40 @@ fn a_config_nested_in_another_loads_with_its_defaults() {
         (Mode::Valid, 1, 2)
     );
 }
+
+#[test]
+fn boundaries_serialise_as_numpy_pad_names_and_round_trip() {
+    use burn_npconv::Boundary;
+    for boundary in [
+        Boundary::Zeros,
+        Boundary::Constant(0.0),
+        Boundary::Constant(-1.25),
+        Boundary::Reflect,
+        Boundary::Symmetric,
+        Boundary::Edge,
+        Boundary::Wrap,
+    ] {
+        let config = NpConvolve1dConfig::new(1, 1, 4)
+            .with_mode(Mode::Causal)
+            .with_boundary(boundary);
+        let json = burn::config::config_to_json(&config);
+        assert!(
+            json.contains(&format!("\"boundary\": \"{boundary}\"")),
+            "{json}"
+        );
+        let back = NpConvolve1dConfig::load_binary(json.as_bytes()).unwrap();
+        assert_eq!((back.boundary, back.mode), (boundary, Mode::Causal));
+    }
+    // Left out, the boundary is NumPy's zeros; an unknown one is an error naming the valid ones.
+    let plain = r#"{ "channels_in": 1, "channels_out": 1, "kernel_size": 3 }"#;
+    let config = NpConvolve1dConfig::load_binary(plain.as_bytes()).unwrap();
+    assert_eq!(config.boundary, Boundary::Zeros);
+    let bad = r#"{ "channels_in": 1, "channels_out": 1, "kernel_size": 3, "boundary": "mirror" }"#;
+    let err = NpConvolve1dConfig::load_binary(bad.as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unknown boundary") && err.contains("mirror") && err.contains("symmetric"),
+        "{err}"
+    );
+}
