@@ -10,7 +10,9 @@
 //! Flags: `--input PATH` (default: a 3-second chirp with clicks, written to
 //! `target/stream_wav/input.wav`), `--output PATH` (default `target/stream_wav/output.wav`),
 //! `--chunk N` samples per push (default 256), `--taps M` (default 4095), `--device`
-//! (`flex`, `ndarray` or `wgpu`). Each channel of the file is one row of the batch.
+//! (`flex`, `ndarray` or `wgpu`), `--plot PATH` (default `target/stream_wav/stream.svg`: the
+//! first channel before and after, and the latency of every chunk). Each channel of the file is
+//! one row of the batch.
 
 mod common;
 
@@ -20,6 +22,7 @@ use std::time::{Duration, Instant};
 use burn::tensor::{Tensor, TensorData};
 use burn_npconv::{Mode, NpConvolve1d};
 use common::{Error, Rng, device_from_args, flag, main_with};
+use plotters::prelude::*;
 
 /// A room impulse response: the direct sound, a few early reflections, then exponentially
 /// decaying noise (reverberation time `rt60` seconds), scaled so that `Σ |h| = 1`: the output
@@ -107,6 +110,75 @@ fn write_wav(path: &Path, rows: &[Vec<f32>], rate: u32) -> Result<(), Error> {
         }
     }
     writer.finalize()?;
+    Ok(())
+}
+
+/// The first channel before and after the filter (its first 150 ms), and the latency of
+/// every chunk against the audio time the chunk holds.
+fn plot(path: &Path, dry: &[f32], wet: &[f32], rate: u32, latencies: &[Duration], chunk_time: Duration) -> Result<(), Error> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let root = SVGBackend::new(path, (1000, 420)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (left, right) = root.split_horizontally(500);
+
+    let shown = dry.len().min(rate as usize * 3 / 20);
+    let t = |i: usize| i as f64 / f64::from(rate) * 1e3;
+    let peak = dry[..shown].iter().chain(&wet[..shown]).fold(0f32, |m, v| m.max(v.abs())) as f64 * 1.1;
+    let mut chart = ChartBuilder::on(&left)
+        .caption("signal, streamed through the room response", ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(35)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0.0..t(shown), -peak..peak)?;
+    chart.configure_mesh().x_desc("time (ms)").y_desc("amplitude").draw()?;
+    chart
+        .draw_series(LineSeries::new((0..shown).map(|i| (t(i), f64::from(dry[i]))), BLUE.mix(0.5)))?
+        .label("input")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLUE));
+    chart
+        .draw_series(LineSeries::new((0..shown).map(|i| (t(i), f64::from(wet[i]))), RED.stroke_width(2)))?
+        .label("output (causal, chunk by chunk)")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RED.stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.8))
+        .draw()?;
+
+    let us: Vec<f64> = latencies.iter().map(|d| d.as_secs_f64() * 1e6).collect();
+    let budget = chunk_time.as_secs_f64() * 1e6;
+    let lo = us.iter().cloned().fold(f64::INFINITY, f64::min).max(0.1);
+    let hi = us.iter().cloned().fold(budget, f64::max);
+    let mut chart = ChartBuilder::on(&right)
+        .caption("latency per chunk", ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(35)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0..us.len(), (lo * 0.5..hi * 2.0).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("chunk")
+        .y_desc("µs")
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .draw()?;
+    chart
+        .draw_series(us.iter().enumerate().map(|(i, &v)| Circle::new((i, v), 2, BLACK.filled())))?
+        .label("push (compute)")
+        .legend(|(x, y)| Circle::new((x + 9, y), 2, BLACK.filled()));
+    chart
+        .draw_series(LineSeries::new([(0, budget), (us.len(), budget)], RED))?
+        .label("audio in one chunk (real-time budget)")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RED));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::MiddleRight)
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.8))
+        .draw()?;
+    root.present()?;
     Ok(())
 }
 
@@ -225,6 +297,9 @@ fn run() -> Result<(), Error> {
     }
     write_wav(&output, &out, rate)?;
     println!("wrote {}", output.display());
+    let plot_path = PathBuf::from(flag("--plot", "target/stream_wav/stream.svg"));
+    plot(&plot_path, &rows[0], &out[0], rate, &latencies, chunk_time)?;
+    println!("wrote {}", plot_path.display());
     Ok(())
 }
 
