@@ -115,7 +115,14 @@ fn write_wav(path: &Path, rows: &[Vec<f32>], rate: u32) -> Result<(), Error> {
 
 /// The first channel before and after the filter (its first 150 ms), and the latency of
 /// every chunk against the audio time the chunk holds.
-fn plot(path: &Path, dry: &[f32], wet: &[f32], rate: u32, latencies: &[Duration], chunk_time: Duration) -> Result<(), Error> {
+fn plot(
+    path: &Path,
+    dry: &[f32],
+    wet: &[f32],
+    rate: u32,
+    latencies: &[Duration],
+    chunk_time: Duration,
+) -> Result<(), Error> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -125,20 +132,37 @@ fn plot(path: &Path, dry: &[f32], wet: &[f32], rate: u32, latencies: &[Duration]
 
     let shown = dry.len().min(rate as usize * 3 / 20);
     let t = |i: usize| i as f64 / f64::from(rate) * 1e3;
-    let peak = dry[..shown].iter().chain(&wet[..shown]).fold(0f32, |m, v| m.max(v.abs())) as f64 * 1.1;
+    let peak = dry[..shown]
+        .iter()
+        .chain(&wet[..shown])
+        .fold(0f32, |m, v| m.max(v.abs())) as f64
+        * 1.1;
     let mut chart = ChartBuilder::on(&left)
-        .caption("signal, streamed through the room response", ("sans-serif", 18))
+        .caption(
+            "signal, streamed through the room response",
+            ("sans-serif", 18),
+        )
         .margin(12)
         .x_label_area_size(35)
         .y_label_area_size(50)
         .build_cartesian_2d(0.0..t(shown), -peak..peak)?;
-    chart.configure_mesh().x_desc("time (ms)").y_desc("amplitude").draw()?;
     chart
-        .draw_series(LineSeries::new((0..shown).map(|i| (t(i), f64::from(dry[i]))), BLUE.mix(0.5)))?
+        .configure_mesh()
+        .x_desc("time (ms)")
+        .y_desc("amplitude")
+        .draw()?;
+    chart
+        .draw_series(LineSeries::new(
+            (0..shown).map(|i| (t(i), f64::from(dry[i]))),
+            BLUE.mix(0.5),
+        ))?
         .label("input")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLUE));
     chart
-        .draw_series(LineSeries::new((0..shown).map(|i| (t(i), f64::from(wet[i]))), RED.stroke_width(2)))?
+        .draw_series(LineSeries::new(
+            (0..shown).map(|i| (t(i), f64::from(wet[i]))),
+            RED.stroke_width(2),
+        ))?
         .label("output (causal, chunk by chunk)")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RED.stroke_width(2)));
     chart
@@ -165,7 +189,11 @@ fn plot(path: &Path, dry: &[f32], wet: &[f32], rate: u32, latencies: &[Duration]
         .y_label_formatter(&|v| format!("{v:.0}"))
         .draw()?;
     chart
-        .draw_series(us.iter().enumerate().map(|(i, &v)| Circle::new((i, v), 2, BLACK.filled())))?
+        .draw_series(
+            us.iter()
+                .enumerate()
+                .map(|(i, &v)| Circle::new((i, v), 2, BLACK.filled())),
+        )?
         .label("push (compute)")
         .legend(|(x, y)| Circle::new((x + 9, y), 2, BLACK.filled()));
     chart

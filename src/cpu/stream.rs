@@ -69,8 +69,9 @@ impl StreamKernel {
 #[derive(Clone, Copy, Debug)]
 struct BlockStats {
     max: f64,
-    /// Mean magnitude; `+inf` for a block that is neutral (all of it the zero fill before the
-    /// signal, which adds no FFT error).
+    /// The smallest mean magnitude over the block's chunks (of `Partitioned::chunk` samples);
+    /// `+inf` for a block that is neutral (all of it the zero fill before the signal, which
+    /// adds no FFT error).
     mean: f64,
     finite: bool,
 }
@@ -135,6 +136,9 @@ struct Partitioned<T: Real> {
     kernel_finite: bool,
     /// Positions below this are the zero fill before the signal.
     neutral_until: usize,
+    /// The guard's chunk: the largest power of two up to `m / 2` and `b`, so that every window
+    /// of `m` samples holds a whole chunk (the offline guard's rule, `cpu::fft::range`).
+    chunk: usize,
     spec: Vec<Complex<T>>,
     buf: Vec<T>,
     scratch_f: Vec<Complex<T>>,
@@ -285,6 +289,18 @@ impl<T: Real> HostFir<T> {
         let (b, g) = (unit / self.groups, unit % self.groups);
         let (cpg, opg, m) = (self.cpg(), self.opg(), self.m);
         let end = first + len;
+        if first < self.absent_before {
+            // Outputs before the signal: no term of NumPy's sum (discarded by the stream).
+            let before = (self.absent_before - first).min(len);
+            for o in 0..opg {
+                let row = (unit / self.groups) * self.cout + (unit % self.groups) * opg + o;
+                out[row * n + col..][..before].fill(T::zero());
+            }
+            if before < len {
+                self.direct_unit(unit, first + before, len - before, out, n, col + before);
+            }
+            return;
+        }
         // The window `end - span .. end`, without its absent samples (zero padding instead).
         let span = len + m - 1;
         let start = end as isize - span as isize;
@@ -318,10 +334,11 @@ impl<T: Real> HostFir<T> {
             part.add_segment(row, q, seg, q * b + b <= part.neutral_until);
         }
         let len = b - fill;
+        let edge = part.guarded && self.near_edge(q * b + fill, q * b + b, part.chunk);
         // The piece's first column, `col`, is the block's output `fill`.
         for unit in 0..self.batch * self.groups {
             let rows = self.unit_rows(unit);
-            let exact = part.usable(rows, q, true);
+            let exact = !edge && part.usable(rows, q, true);
             let done = exact && part.block_outputs(self, unit, fill, out, n, col);
             if !done {
                 self.direct_unit(unit, q * b + fill, len, out, n, col);
@@ -335,18 +352,29 @@ impl<T: Real> HostFir<T> {
     fn partial(&mut self, fill: usize, take: usize, out: &mut [T], n: usize, col: usize) {
         let mut part = self.part.take().expect("partitioned");
         let q = self.pos / part.b;
+        let edge = part.guarded && self.near_edge(self.pos - take, self.pos, part.chunk);
         for unit in 0..self.batch * self.groups {
             let rows = self.unit_rows(unit);
             let current_finite = rows
                 .clone()
                 .all(|r| super::nonfinite::all_finite(self.recent(r, fill + take, 0)));
-            let exact = current_finite && part.usable(rows, q, false);
+            let exact = !edge && current_finite && part.usable(rows, q, false);
             let done = exact && part.partial_outputs(self, unit, take, out, n, col);
             if !done {
                 self.direct_unit(unit, self.pos - take, take, out, n, col);
             }
         }
         self.part = Some(part);
+    }
+
+    /// Whether an output at positions `lo .. hi` has a window that the signal fills less than
+    /// two guard chunks of (the first and the last outputs, whose windows reach past the
+    /// signal): the guard's rule (every window holds a whole chunk) does not cover them, so
+    /// the guarded path sums them directly.
+    fn near_edge(&self, lo: usize, hi: usize, chunk: usize) -> bool {
+        let start = lo < self.absent_before + 2 * chunk;
+        let end = self.absent_from != usize::MAX && hi + 2 * chunk > self.absent_from + self.m - 1;
+        start || end
     }
 
     /// The input rows of `unit`.
@@ -422,6 +450,10 @@ impl<T: Real> Partitioned<T> {
             max_h,
             kernel_finite,
             neutral_until,
+            chunk: {
+                let half = (m / 2).max(1);
+                (1usize << (usize::BITS - 1 - half.leading_zeros())).min(b)
+            },
             scratch_i: c2r.make_scratch_vec(),
             spec,
             buf,
@@ -469,7 +501,15 @@ impl<T: Real> Partitioned<T> {
         } else {
             BlockStats {
                 max,
-                mean: sum / b as f64,
+                mean: if self.chunk == b {
+                    sum / b as f64
+                } else {
+                    seg[b..]
+                        .chunks_exact(self.chunk)
+                        .map(|c| c.iter().fold(T::zero(), |s, v| s + v.abs()))
+                        .fold(f64::INFINITY, |m, s| m.min(f64_of(s)))
+                        / self.chunk as f64
+                },
                 finite,
             }
         };
@@ -548,6 +588,10 @@ impl<T: Real> Partitioned<T> {
     /// they are all finite.
     fn inverse(&mut self, from: usize, dst: &mut [T]) -> bool {
         let b = self.b;
+        // Real signals: the DC and Nyquist bins are real (an overflowed product may have made
+        // them NaN; the outputs then are not finite and run directly).
+        self.spec[0].im = T::zero();
+        self.spec[self.bins - 1].im = T::zero();
         self.c2r
             .process_with_scratch(&mut self.spec, &mut self.buf, &mut self.scratch_i)
             .expect("inverse FFT of a block");
@@ -754,6 +798,112 @@ mod tests {
                             i % n
                         );
                     }
+                }
+            }
+        }
+    }
+
+    /// NumPy's direct sum over the samples that exist (none before position 0): its class by
+    /// the terms (NaN: a NaN term, `inf · 0`, or infinities of both signs; else `±inf` for
+    /// infinite terms of one sign), else its value in f64; and `Σ |finite terms|`.
+    fn numpy_sum(x: &[f64], h: &[f64], e: usize) -> (f64, f64) {
+        let m = h.len();
+        let (mut s, mut own, mut nan, mut pos, mut neg) = (0.0, 0.0, false, false, false);
+        for j in 0..m.min(e + 1) {
+            let t = h[j] * x[e - j];
+            if t.is_nan() {
+                nan = true;
+            } else if t == f64::INFINITY {
+                pos = true;
+            } else if t == f64::NEG_INFINITY {
+                neg = true;
+            } else {
+                s += t;
+                own += t.abs();
+            }
+        }
+        let class = if nan || (pos && neg) {
+            f64::NAN
+        } else if pos {
+            f64::INFINITY
+        } else if neg {
+            f64::NEG_INFINITY
+        } else {
+            s
+        };
+        (class, own)
+    }
+
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = f32> {
+        prop_oneof![
+            8 => -1.0f32..1.0,
+            1 => prop::sample::select(vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 3e38, -3e38, 1e30, 1e-30, 0.0]),
+            1 => (-1.0f32..1.0).prop_map(|v| v * 1e12),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+        /// Every kernel of the stream (direct, partitioned with and without the guard), f32,
+        /// against NumPy's sum in f64 over random chunks: NaN and infinities exactly where
+        /// the sum has them, and, for the direct kernel and the guarded partitioned one, within
+        /// a small multiple of f32's epsilon times the sum of each output's own terms.
+        #[test]
+        fn streams_keep_numpys_sum(
+            m in 1usize..300,
+            x in prop::collection::vec(value(), 1..700),
+            h_seed in any::<u64>(),
+            special_tap in prop::option::of((0usize..300, prop::sample::select(vec![f32::NAN, f32::INFINITY, 1e20]))),
+            chunks in prop::collection::vec(0usize..90, 1..40),
+            which in 0usize..3,
+        ) {
+            let mut h: Vec<f32> = values(m, h_seed).into_iter().map(|v| v as f32).collect();
+            if let Some((k, v)) = special_tap
+                && k < m
+            {
+                h[k] = v;
+            }
+            let first = chunks[0].max(1);
+            let kernel = match which {
+                0 => StreamKernel::Direct,
+                1 => StreamKernel::partitioned(m, first, true),
+                _ => StreamKernel::partitioned(m, first, false),
+            };
+            let n = x.len();
+            let mut fir = HostFir::<f32>::new(1, 1, 1, h.clone(), [1, 1, m], kernel, 0);
+            let mut got = Vec::with_capacity(n);
+            let mut at = 0;
+            let mut k = 0;
+            while at < n {
+                let c = chunks[k % chunks.len()].min(n - at);
+                k += 1;
+                got.extend(fir.ingest(&x[at..at + c], c));
+                at += c;
+            }
+            let (x64, h64): (Vec<f64>, Vec<f64>) = (x.iter().map(|&v| f64::from(v)).collect(), h.iter().map(|&v| f64::from(v)).collect());
+            for (e, &g) in got.iter().enumerate() {
+                let (want, own) = numpy_sum(&x64, &h64, e);
+                if want.is_nan() {
+                    prop_assert!(g.is_nan(), "{kernel:?} M={m} e={e}: got {g}, NumPy NaN");
+                    continue;
+                }
+                if own > 1e37 {
+                    // Partial sums near f32's overflow: NumPy's own f32 result depends on the
+                    // order of its sum. Nothing to compare.
+                    continue;
+                }
+                if want.is_infinite() {
+                    prop_assert!(g == want as f32, "{kernel:?} M={m} e={e}: got {g}, NumPy {want}");
+                    continue;
+                }
+                prop_assert!(g.is_finite(), "{kernel:?} M={m} e={e}: got {g}, NumPy {want}");
+                if which < 2 {
+                    let tol = 64.0 * f64::from(f32::EPSILON) * own.max(f64::MIN_POSITIVE) + 1e-30;
+                    prop_assert!((f64::from(g) - want).abs() <= tol.max(own * 1e-6 * f64::from(f32::EPSILON)),
+                        "{kernel:?} M={m} e={e}: got {g}, NumPy {want}, own terms {own}");
                 }
             }
         }
