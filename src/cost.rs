@@ -17,7 +17,7 @@ use crate::mode::Geometry;
 /// epsilon `ε_U`, for inputs of epsilon `ε_T`, stays within a small multiple of
 /// `ε_T · Σ |x| |w|` per output (the direct sum's error bound) while the inputs' dynamic range
 /// `q = (max|x| / min chunk mean|x|) · (max|w| / mean|w|)` is at most
-/// `FFT_DYNAMIC_RANGE · ε_T / ε_U` (see `cpu::fft::guarded_precision`). Fitted so that
+/// `FFT_DYNAMIC_RANGE · ε_T / ε_U` (see `cpu::fft::guarded`). Fitted so that
 /// tests/accuracy.rs (noise, a spike in noise, loud and quiet passages, log-uniform magnitudes,
 /// silences) stays within 3.2 ε of each output's own terms where an FFT runs (the direct sums
 /// reach 22 ε there: sequential sums of 1,023 terms).

@@ -268,10 +268,19 @@ pub(crate) fn run(
         Path::Burn => nonfinite::numpy_sums(x, weight, &g, false, |x, w| burn_conv(x, w, &g)),
         #[cfg(feature = "wgpu")]
         Path::DeviceFft => {
-            if method == Method::Auto && !crate::gpu_fft::accurate(&x, &weight, &g) {
-                nonfinite::numpy_sums(x, weight, &g, false, |x, w| burn_conv(x, w, &g))
+            let fft = |x: Tensor<3>, w: Tensor<3>| {
+                nonfinite::numpy_sums(x, w, &g, true, |x, w| crate::gpu_fft::conv(x, w, &g))
+            };
+            if method == Method::Auto {
+                match crate::gpu_fft::accurate(&x, &weight, &g) {
+                    None => nonfinite::numpy_sums(x, weight, &g, false, |x, w| burn_conv(x, w, &g)),
+                    Some(max_x) => {
+                        let y = fft(x.clone(), weight.clone());
+                        crate::gpu_fft::repair_edges(&x, &weight, &g, y, max_x)
+                    }
+                }
             } else {
-                nonfinite::numpy_sums(x, weight, &g, true, |x, w| crate::gpu_fft::conv(x, w, &g))
+                fft(x, weight)
             }
         }
         Path::Cpu(kernel) => cpu_conv1d(

@@ -41,11 +41,13 @@ pub(crate) fn conv(x: Tensor<3>, weight: Tensor<3>, g: &Geometry) -> Tensor<3> {
 }
 
 /// `Method::Auto`'s accuracy guard for the device FFT, the rule of the CPU FFT's guard
-/// (`cpu::fft::guarded_precision`): the FFT's error stays within a small multiple of each
+/// (`cpu::fft::guarded`): the FFT's error stays within a small multiple of each
 /// output's own terms when the dynamic range `q = (max|x| / min chunk mean|x|) · (max|w| /
 /// mean|w|)` is at most [`FFT_DYNAMIC_RANGE`] and the sums stay far from overflow. wgpu has no
 /// f64 here, so a wider range takes Burn's `conv1d`. A few reductions, read back to the host.
-pub(crate) fn accurate(x: &Tensor<3>, w: &Tensor<3>, g: &Geometry) -> bool {
+///
+/// Returns `max|x|` when the FFT is accurate (for [`repair_edges`]), `None` when it is not.
+pub(crate) fn accurate(x: &Tensor<3>, w: &Tensor<3>, g: &Geometry) -> Option<f64> {
     let scalar = |t: Tensor<1>| f64::from(t.into_scalar::<f32>());
     let chunk = (g.m / 2).max(1).min(g.n);
     let whole = g.n / chunk * chunk;
@@ -63,5 +65,93 @@ pub(crate) fn accurate(x: &Tensor<3>, w: &Tensor<3>, g: &Geometry) -> bool {
     let q = max_x / min_mean_x * qw;
     let f = device_fft_len(g) as f64;
     let peak = f * g.m as f64 * max_x * max_w * g.cpg() as f64;
-    q.is_finite() && q <= FFT_DYNAMIC_RANGE && peak < f64::from(f32::MAX) / 4.0
+    (q.is_finite() && q <= FFT_DYNAMIC_RANGE && peak < f64::from(f32::MAX) / 4.0).then_some(max_x)
+}
+
+/// The outputs at the signal's edges that [`accurate`]'s chunk rule does not cover (windows
+/// reaching past the signal), summed directly by Burn's `conv1d` where their own terms are too
+/// small for the FFT's error (the CPU's rule, `cpu::nonfinite::repair_edges`): the edges'
+/// magnitudes are read back, the outputs up to the last such one at each edge recomputed.
+pub(crate) fn repair_edges(
+    x: &Tensor<3>,
+    w: &Tensor<3>,
+    g: &Geometry,
+    y: Tensor<3>,
+    max_x: f64,
+) -> Tensor<3> {
+    let (n, m, l) = (g.n, g.m, g.out_len());
+    if m == 1 {
+        return y;
+    }
+    let e = (m - 1).min(n + m - 1);
+    let edge = e.min(n);
+    let host = |t: Tensor<3>| -> Vec<f64> {
+        t.into_data()
+            .iter::<f32>()
+            .map(|v| f64::from(v).abs())
+            .collect()
+    };
+    let heads = host(x.clone().slice([0..g.batch, 0..g.cin, 0..edge]));
+    let tails = host(x.clone().slice([0..g.batch, 0..g.cin, n - edge..n]));
+    let ws = host(w.clone());
+    let (cpg, opg) = (g.cpg(), g.opg());
+    let (mut last_start, mut first_end) = (None::<usize>, None::<usize>);
+    for b in 0..g.batch {
+        for o in 0..g.cout {
+            let group = o / opg;
+            let rows = |v: &[f64]| -> Vec<Vec<f64>> {
+                (0..cpg)
+                    .map(|i| v[(b * g.cin + group * cpg + i) * edge..][..edge].to_vec())
+                    .collect()
+            };
+            // h, the true-convolution kernel: the weight as is when the sliding product reverses it.
+            let hs: Vec<Vec<f64>> = (0..cpg)
+                .map(|i| {
+                    let k = &ws[(o * cpg + i) * m..][..m];
+                    if g.reversed {
+                        k.to_vec()
+                    } else {
+                        k.iter().rev().copied().collect()
+                    }
+                })
+                .collect();
+            let (s_start, s_end, total) =
+                crate::magnitudes::edge_terms(&rows(&heads), &rows(&tails), &hs, n, m);
+            let threshold = max_x * total / FFT_DYNAMIC_RANGE;
+            if let Some(k) = s_start.iter().rposition(|&s| s < threshold) {
+                last_start = Some(last_start.map_or(k, |v: usize| v.max(k)));
+            }
+            if let Some(r) = s_end.iter().position(|&s| s < threshold) {
+                let k = n + m - 1 - e + r;
+                first_end = Some(first_end.map_or(k, |v: usize| v.min(k)));
+            }
+        }
+    }
+    // Full-output ranges to recompute, as output ranges of `g`.
+    let start = g.full_start();
+    let mut y = y;
+    let ranges = [
+        last_start.map(|k| (0, k + 1)),
+        first_end.map(|k| (k, n + m - 1)),
+    ];
+    for (k0, k1) in ranges.into_iter().flatten() {
+        let (j0, j1) = (
+            k0.max(start) - start,
+            k1.min(start + l).saturating_sub(start),
+        );
+        if j0 >= j1 {
+            continue;
+        }
+        // Output j reads padded positions j .. j + m, signal positions j - left ...
+        let lo = j0 as isize - g.left as isize;
+        let hi = (j1 + m - 1) as isize - g.left as isize;
+        let (pl, pr) = ((-lo).max(0) as usize, (hi - n as isize).max(0) as usize);
+        let (lo, hi) = (lo.max(0) as usize, (hi as usize).min(n));
+        let sub = x.clone().slice([0..g.batch, 0..g.cin, lo..hi]);
+        let sub_g = Geometry::padded(sub.dims(), [g.cout, cpg, m], g.groups, (pl, pr), g.reversed);
+        debug_assert_eq!(sub_g.out_len(), j1 - j0);
+        let direct = crate::nonfinite::burn_conv(sub, w.clone(), &sub_g);
+        y = y.slice_assign([0..g.batch, 0..g.cout, j0..j1], direct);
+    }
+    y
 }

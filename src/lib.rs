@@ -14,6 +14,7 @@ mod gpu_fft;
 #[cfg(feature = "internals")]
 pub mod internals;
 mod layer;
+mod magnitudes;
 mod method;
 pub mod mode;
 mod names;

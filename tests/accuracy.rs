@@ -30,11 +30,11 @@ fn noise(len: usize, seed: u64) -> Vec<f64> {
         .collect()
 }
 
-/// `np.convolve(a, v, "same")` exactly (to f64 rounding), and each output's `S_j`.
-fn exact_same(a: &[f64], v: &[f64]) -> (Vec<f64>, Vec<f64>) {
+/// `np.convolve(a, v, mode)` exactly (to f64 rounding), and each output's `S_j`.
+fn exact(a: &[f64], v: &[f64], mode: Mode) -> (Vec<f64>, Vec<f64>) {
     let (n, m) = (a.len(), v.len());
-    let start = (m - 1) / 2;
-    (0..n)
+    let (start, len) = burn_npconv::mode::window(n, m, mode, burn_npconv::Operation::Convolution);
+    (0..len)
         .map(|j| {
             let k = j + start; // full-output index
             let (mut sum, mut comp, mut mag) = (0.0f64, 0.0f64, 0.0f64);
@@ -56,6 +56,11 @@ fn exact_same(a: &[f64], v: &[f64]) -> (Vec<f64>, Vec<f64>) {
 
 /// Worst `|got - exact| / (ε · S_j)` of Auto on `device` (`0/0` counts as 0, `x/0` fails).
 fn worst_ratio(a: &[f64], v: &[f64], dtype: DType, device: &Device) -> f64 {
+    worst_ratio_in(a, v, dtype, device, Mode::Same)
+}
+
+/// [`worst_ratio`] in `mode`.
+fn worst_ratio_in(a: &[f64], v: &[f64], dtype: DType, device: &Device, mode: Mode) -> f64 {
     let eps = if dtype == DType::F64 {
         f64::EPSILON
     } else {
@@ -79,13 +84,13 @@ fn worst_ratio(a: &[f64], v: &[f64], dtype: DType, device: &Device) -> f64 {
             Tensor::<3>::from_data(TensorData::new(f32s(v), [1, 1, v.len()]), device),
         )
     };
-    let options = Convolve1dOptions::new(Mode::Same).with_method(Method::Auto);
+    let options = Convolve1dOptions::new(mode).with_method(Method::Auto);
     let y = convolve1d(x, w, None, options).unwrap();
     let got: Vec<f64> = match dtype {
         DType::F64 => y.into_data().iter::<f64>().collect(),
         _ => y.into_data().iter::<f32>().map(f64::from).collect(),
     };
-    let (exact, mag) = exact_same(a, v);
+    let (exact, mag) = exact(a, v, mode);
     let mut worst = 0.0f64;
     for (j, ((g, e), s)) in got.iter().zip(&exact).zip(&mag).enumerate() {
         let err = (g - e).abs();
@@ -129,6 +134,26 @@ fn signals(n: usize) -> Vec<(&'static str, Vec<f64>)> {
 }
 
 on_every_backend! {
+    /// The first and last outputs of `full` (windows reaching past the signal) hold few
+    /// terms: quiet samples at the signal's ends next to loud ones.
+    fn auto_keeps_the_accuracy_at_the_signal_edges(device: &Device) {
+        for (n, m) in [(20_000, 300), (24_000, 1_023)] {
+            let mut a: Vec<f64> = noise(n, 11).into_iter().map(|x| x * 1e6).collect();
+            a[0] = 1e-3;
+            a[1] = -2e-3;
+            a[n - 1] = 3e-3;
+            let v = noise(m, 12);
+            for dtype in [DType::F32, DType::F64] {
+                if !device.supports_dtype(dtype) {
+                    continue;
+                }
+                let worst = worst_ratio_in(&a, &v, dtype, device, Mode::Full);
+                eprintln!("{device:?} {dtype:?} quiet edges N={n} M={m}: worst error {worst:.3} ε·S_j");
+                assert!(worst <= K, "{dtype:?} quiet edges N={n} M={m}: worst error {worst} ε·S_j (limit {K})");
+            }
+        }
+    }
+
     fn auto_is_as_accurate_as_the_direct_sum(device: &Device) {
         let v = noise(1_023, 7);
         for (what, a) in signals(24_000) {

@@ -193,7 +193,26 @@ pub(super) fn conv_in<T: Real>(
 /// spike in noise, loud and quiet passages or exact silences raise it, and the FFT then
 /// computes in f64 or the direct kernel runs. Sums near the type's overflow threshold also
 /// leave the input type. One pass over the inputs, in vector lanes.
-pub(super) fn guarded_precision<T: Real>(x: &[T], wk: &[T], d: &Geometry) -> Option<Precision> {
+///
+/// Returns the precision with the guard's measurements ([`Guard`]). The chunk rule covers every
+/// output whose window holds a whole chunk; the first and last `m - 1` outputs of the full
+/// output (windows reaching past the signal) may not, and `nonfinite::repair_edges` checks them.
+pub(super) fn guarded<T: Real>(x: &[T], wk: &[T], d: &Geometry) -> Option<Guard> {
+    guard_of(x, wk, d)
+}
+
+/// What [`guarded`] decides, with what the edge repair needs.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Guard {
+    /// The precision the FFT runs in.
+    pub precision: Precision,
+    /// `max |x|` over every row.
+    pub max_x: f64,
+    /// The largest `(max|x| / mean|x| over a window) · qw` the FFT in `precision` keeps accurate.
+    pub limit: f64,
+}
+
+fn guard_of<T: Real>(x: &[T], wk: &[T], d: &Geometry) -> Option<Guard> {
     let chunk = (d.m / 2).max(1);
     let mut qx = 0.0f64;
     let mut max_x = 0.0f64;
@@ -217,10 +236,15 @@ pub(super) fn guarded_precision<T: Real>(x: &[T], wk: &[T], d: &Geometry) -> Opt
     let fits = |eps_u: f64, max_u: f64| {
         q.is_finite() && q <= FFT_DYNAMIC_RANGE * eps_t / eps_u && peak < max_u / 4.0
     };
+    let guard = |precision, eps_u: f64| Guard {
+        precision,
+        max_x,
+        limit: FFT_DYNAMIC_RANGE * eps_t / eps_u,
+    };
     if fits(eps_t, to::<T, f64>(T::max_value())) {
-        Some(Precision::Input)
+        Some(guard(Precision::Input, eps_t))
     } else if fits(f64::EPSILON, f64::MAX) {
-        Some(Precision::F64)
+        Some(guard(Precision::F64, f64::EPSILON))
     } else {
         None
     }

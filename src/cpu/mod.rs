@@ -116,8 +116,13 @@ pub(crate) fn conv<T: Real>(
     let (mut y, finite) = match kernel {
         CpuKernel::Direct => direct::conv(x, &wk, g),
         CpuKernel::Fft => {
+            let guard = if guarded {
+                fft::guarded(x, &wk, g)
+            } else {
+                None
+            };
             let precision = if guarded {
-                fft::guarded_precision(x, &wk, g)
+                guard.map(|g| g.precision)
             } else {
                 Some(fft::Precision::Input)
             };
@@ -125,8 +130,13 @@ pub(crate) fn conv<T: Real>(
                 // Inputs with NaN or ±inf, or the FFT cannot be accurate enough: direct.
                 None => direct::conv(x, &wk, g),
                 Some(precision) => {
-                    let (y, finite) = fft::conv_in(x, &wk, g, precision);
+                    let (mut y, finite) = fft::conv_in(x, &wk, g, precision);
                     if finite {
+                        if let Some(guard) = guard {
+                            // The outputs at the signal's edges that the guard's rule does
+                            // not cover, summed directly where their windows are too quiet.
+                            nonfinite::repair_edges(x, &wk, g, &mut y, &guard);
+                        }
                         return y;
                     }
                     if nonfinite::all_finite(x) && nonfinite::all_finite(&wk) {
@@ -155,7 +165,7 @@ pub(crate) fn conv<T: Real>(
 /// Whether Auto's accuracy guard lets the FFT of `x` with `w` run in `T` (for the scan bench).
 #[cfg(all(feature = "internals", cpu_kernels))]
 pub(crate) fn fft_guard_keeps_input_precision<T: Real>(x: &[T], w: &[T], g: &Geometry) -> bool {
-    fft::guarded_precision(x, w, g) == Some(fft::Precision::Input)
+    fft::guarded(x, w, g).map(|g| g.precision) == Some(fft::Precision::Input)
 }
 
 /// The `len` values of `row` from signed position `start`, zeros outside it: a slice of `row`

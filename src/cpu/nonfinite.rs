@@ -44,6 +44,82 @@ fn non_finite_positions<T: Real>(row: &[T]) -> Vec<usize> {
     (0..row.len()).filter(|&i| !row[i].is_finite()).collect()
 }
 
+/// `Method::Auto`'s guard at the signal's edges: an output of the full output whose window
+/// reaches past the signal (the first and last `m - 1`) holds fewer terms than a whole window,
+/// so the chunk rule of [`fft::guarded`](super::fft::guarded) does not bound its error. For
+/// those outputs the magnitudes of their own terms, `S_j = Σ_k |x[j+k-left]| |wk[k]|`, are
+/// computed (a small f64 FFT of the absolute values over each edge) and an output is summed
+/// directly when `S_j` is below `max|x| · Σ|wk| / limit`, the scale of the FFT's error divided
+/// by the guard's range. Ordinary signals repair a few outputs or none.
+pub(super) fn repair_edges<T: Real>(
+    x: &[T],
+    wk: &[T],
+    g: &Geometry,
+    y: &mut [T],
+    guard: &super::fft::Guard,
+) {
+    let (l, cpg, opg, m, n) = (g.out_len(), g.cpg(), g.opg(), g.m, g.n);
+    if m == 1 {
+        return; // every window is whole
+    }
+    let abs = |v: &T| {
+        realfft::num_traits::ToPrimitive::to_f64(v)
+            .unwrap_or(f64::NAN)
+            .abs()
+    };
+    let start = g.full_start();
+    // The edges in full-output indices: [0, e) and [n + m - 1 - e, n + m - 1).
+    let e = (m - 1).min(n + m - 1);
+    y.par_chunks_mut(l).enumerate().for_each(|(row, yr)| {
+        let (b, o) = (row / g.cout, row % g.cout);
+        let group = o / opg;
+        let rows = (0..cpg).map(|i| &x[(b * g.cin + group * cpg + i) * n..][..n]);
+        let heads: Vec<Vec<f64>> = rows
+            .clone()
+            .map(|r| r[..e.min(n)].iter().map(abs).collect())
+            .collect();
+        let tails: Vec<Vec<f64>> = rows
+            .map(|r| r[n - e.min(n)..].iter().map(abs).collect())
+            .collect();
+        // h: the true-convolution kernel, |wk| reversed.
+        let hs: Vec<Vec<f64>> = (0..cpg)
+            .map(|i| wk[(o * cpg + i) * m..][..m].iter().rev().map(abs).collect())
+            .collect();
+        let (s_start, s_end, total_w) = crate::magnitudes::edge_terms(&heads, &tails, &hs, n, m);
+        let threshold = guard.max_x * total_w / guard.limit;
+        let redo = |k: usize, s: f64, yr: &mut [T]| {
+            let j = k as isize - start as isize;
+            if s < threshold && (0..l as isize).contains(&j) {
+                yr[j as usize] = direct_output(x, wk, g, b, o, j as usize);
+            }
+        };
+        for (k, &s) in s_start.iter().enumerate() {
+            redo(k, s, yr);
+        }
+        for (r, &s) in s_end.iter().enumerate() {
+            redo(n + m - 1 - e + r, s, yr);
+        }
+    });
+}
+
+/// NumPy's direct sum over the overlapping terms for output `j` of row `(b, o)`.
+fn direct_output<T: Real>(x: &[T], wk: &[T], g: &Geometry, b: usize, o: usize, j: usize) -> T {
+    let (cpg, m, n) = (g.cpg(), g.m, g.n);
+    let group = o / g.opg();
+    let left = g.left as isize;
+    let k0 = (left - j as isize).max(0) as usize;
+    let k1 = ((n as isize + left - j as isize).min(m as isize)).max(0) as usize;
+    let mut sum = T::zero();
+    for i in 0..cpg {
+        let xr = &x[(b * g.cin + group * cpg + i) * n..][..n];
+        let kr = &wk[(o * cpg + i) * m..][..m];
+        for k in k0..k1 {
+            sum = sum + xr[(j + k) - g.left] * kr[k];
+        }
+    }
+    sum
+}
+
 /// Recomputes, as NumPy's direct sum over the overlapping terms, every output of `y` (the
 /// sliding dot product of `g` over `x` with `wk`, the kernel as that product uses it) whose
 /// terms include a NaN or an infinite factor, and every output that is not finite (the direct
