@@ -116,7 +116,7 @@ pub(crate) fn repair_edges(
                 })
                 .collect();
             let (s_start, s_end, total) =
-                crate::magnitudes::edge_terms(&rows(&heads), &rows(&tails), &hs, n, m);
+                crate::magnitudes::edge_terms(&rows(&heads), &rows(&tails), &hs, n, m, true);
             let threshold = max_x * total / FFT_DYNAMIC_RANGE;
             if let Some(k) = s_start.iter().rposition(|&s| s < threshold) {
                 last_start = Some(last_start.map_or(k, |v: usize| v.max(k)));

@@ -85,7 +85,14 @@ pub(super) fn repair_edges<T: Real>(
         let hs: Vec<Vec<f64>> = (0..cpg)
             .map(|i| wk[(o * cpg + i) * m..][..m].iter().rev().map(abs).collect())
             .collect();
-        let (s_start, s_end, total_w) = crate::magnitudes::edge_terms(&heads, &tails, &hs, n, m);
+        let (s_start, s_end, total_w) = crate::magnitudes::edge_terms(
+            &heads,
+            &tails,
+            &hs,
+            n,
+            m,
+            T::dtype() == burn::tensor::DType::F32,
+        );
         let threshold = guard.max_x * total_w / guard.limit;
         let redo = |k: usize, s: f64, yr: &mut [T]| {
             let j = k as isize - start as isize;
