@@ -394,25 +394,17 @@ impl Convolve1dStream {
                 let pad = (m - 1 - tail.dims()[2], extra);
                 let g = Geometry::padded(tail.dims(), self.weight.dims(), self.groups, pad, true);
                 let w = cast(self.weight.clone(), compute);
-                run(tail, w, None, g, self.method, Boundary::Zeros)
+                return run(tail, w, None, g, self.method, Boundary::Zeros);
             }
+            // The host engines take the zeros as samples marked absent from NumPy's sums.
             #[cfg(cpu_kernels)]
-            Engine::Host32(fir) if zero_padding => {
-                fir.mark_end();
-                let pad = Tensor::zeros([batch, cin, extra], (&self.device, compute));
-                self.core(pad)
-            }
+            Engine::Host32(fir) if zero_padding => fir.mark_end(),
             #[cfg(cpu_kernels)]
-            Engine::Host64(fir) if zero_padding => {
-                fir.mark_end();
-                let pad = Tensor::zeros([batch, cin, extra], (&self.device, compute));
-                self.core(pad)
-            }
-            _ => {
-                let pad = Tensor::full([batch, cin, extra], self.fill, (&self.device, compute));
-                self.core(pad)
-            }
+            Engine::Host64(fir) if zero_padding => fir.mark_end(),
+            _ => {}
         }
+        let pad = Tensor::full([batch, cin, extra], self.fill, (&self.device, compute));
+        self.core(pad)
     }
 
     /// Pushes `x` through the engine: the full-mode outputs at its positions, `[batch, cout, n]`.

@@ -116,15 +116,11 @@ pub(crate) fn conv<T: Real>(
     let (mut y, finite) = match kernel {
         CpuKernel::Direct => direct::conv(x, &wk, g),
         CpuKernel::Fft => {
-            let guard = if guarded {
-                fft::guarded(x, &wk, g)
+            let (guard, precision) = if guarded {
+                let guard = fft::guarded(x, &wk, g);
+                (guard, guard.map(|g| g.precision))
             } else {
-                None
-            };
-            let precision = if guarded {
-                guard.map(|g| g.precision)
-            } else {
-                Some(fft::Precision::Input)
+                (None, Some(fft::Precision::Input))
             };
             match precision {
                 // Inputs with NaN or ±inf, or the FFT cannot be accurate enough: direct.

@@ -173,18 +173,7 @@ pub(super) fn repair<T: Real>(x: &[T], wk: &[T], g: &Geometry, y: &mut [T]) {
             if depth == 0 && out.is_finite() {
                 continue;
             }
-            // The overlapping taps of output j: 0 <= j + k - left < n.
-            let k0 = (left - j as isize).max(0) as usize;
-            let k1 = ((n as isize + left - j as isize).min(m as isize)).max(0) as usize;
-            let mut sum = T::zero();
-            for (xi, wi) in channels.clone() {
-                let xr = &x[xi * n..][..n];
-                let kr = &wk[wi * m..][..m];
-                for k in k0..k1 {
-                    sum = sum + xr[(j + k) - g.left] * kr[k];
-                }
-            }
-            *out = sum;
+            *out = direct_output(x, wk, g, b, o, j);
         }
     });
 }
