@@ -24,7 +24,7 @@ pub(crate) struct CpuConvArgs {
 impl CpuConvArgs {
     /// The kernel of a gradient whose work is that of a convolution of geometry `g`: the
     /// forward's kernel when it was forced, the cost model's choice for `g` under `Auto`.
-    #[cfg(all(feature = "autodiff", cpu_kernels))]
+    #[cfg(all(any(feature = "autodiff", feature = "remote"), cpu_kernels))]
     fn gradient_kernel(&self, g: &Geometry, dtype: burn::tensor::DType) -> CpuKernel {
         if self.guarded {
             crate::cost::CpuModel::of(dtype).cheaper(g)
@@ -44,6 +44,7 @@ fn oriented<B: Backend>(w: FloatTensor<B>, reversed: bool) -> FloatTensor<B> {
     Flex: cfg(feature = "flex"),
     NdArray: cfg(feature = "ndarray"),
     Cube: cfg(feature = "wgpu"),
+    Remote: cfg(feature = "remote"),
     Autodiff: cfg(feature = "autodiff"),
 )]
 pub(crate) trait CpuConvOps: Backend {
@@ -105,7 +106,7 @@ mod host {
     use burn::tensor::DType;
 
     /// Host access to a CPU backend's f32 and f64 tensors.
-    trait HostTensors: Backend {
+    pub(crate) trait HostTensors: Backend {
         /// Runs `f` on the tensor's values, without copying them when they are contiguous.
         ///
         /// # Panics
@@ -133,7 +134,7 @@ mod host {
         };
     }
 
-    fn host_forward<B: HostTensors>(
+    pub(crate) fn host_forward<B: HostTensors>(
         x: FloatTensor<B>,
         w: FloatTensor<B>,
         args: CpuConvArgs,
@@ -147,8 +148,8 @@ mod host {
         })
     }
 
-    #[cfg(feature = "autodiff")]
-    fn host_input_grad<B: HostTensors>(
+    #[cfg(any(feature = "autodiff", feature = "remote"))]
+    pub(crate) fn host_input_grad<B: HostTensors>(
         w: FloatTensor<B>,
         gy: FloatTensor<B>,
         args: CpuConvArgs,
@@ -165,8 +166,8 @@ mod host {
         })
     }
 
-    #[cfg(feature = "autodiff")]
-    fn host_weight_grad<B: HostTensors>(
+    #[cfg(any(feature = "autodiff", feature = "remote"))]
+    pub(crate) fn host_weight_grad<B: HostTensors>(
         x: FloatTensor<B>,
         gy: FloatTensor<B>,
         args: CpuConvArgs,
@@ -284,6 +285,179 @@ mod host {
 // a listed backend with Burn's ops as the body is safer than the macro's `unimplemented!` arm.
 #[cfg(feature = "wgpu")]
 impl CpuConvOps for burn::backend::Cube {}
+
+/// The op on Burn's remote backend: the client ships it to the server as a custom op
+/// ([`wire`]), and the server runs it on its own host kernels ([`wire::handler`]).
+#[cfg(feature = "remote")]
+pub(crate) mod wire {
+    use super::*;
+    use burn::backend::ir::{CustomOpIr, ScalarIr, TensorIr};
+    use burn::backend::{Remote, TensorMetadata};
+    use burn::remote::CustomOpClient;
+    use burn::tensor::Shape;
+
+    /// The op ids. The version is that of the scalar layout below, a wire format shared by
+    /// the client's and the server's builds.
+    pub(crate) const FORWARD: &str = "burn_npconv/1/conv1d";
+    /// `(w, gy)` -> the input gradient.
+    pub(crate) const INPUT_GRAD: &str = "burn_npconv/1/conv1d_input_grad";
+    /// `(x, gy)` -> the weight gradient.
+    pub(crate) const WEIGHT_GRAD: &str = "burn_npconv/1/conv1d_weight_grad";
+    /// Every op id a server must handle.
+    #[cfg(cpu_kernels)]
+    pub(crate) const OPS: [&str; 3] = [FORWARD, INPUT_GRAD, WEIGHT_GRAD];
+
+    /// The arguments as the op's scalars: the geometry's eight sizes, its orientation, the
+    /// kernel and whether `Auto` chose it.
+    fn to_scalars(args: &CpuConvArgs) -> Vec<ScalarIr> {
+        let g = &args.geometry;
+        let mut scalars: Vec<ScalarIr> =
+            [g.batch, g.cin, g.n, g.cout, g.m, g.groups, g.left, g.right]
+                .map(|v| ScalarIr::UInt(v as u64))
+                .to_vec();
+        scalars.push(ScalarIr::Bool(g.reversed));
+        scalars.push(ScalarIr::Bool(args.kernel == CpuKernel::Fft));
+        scalars.push(ScalarIr::Bool(args.guarded));
+        scalars
+    }
+
+    /// The arguments back from the op's scalars.
+    ///
+    /// # Panics
+    /// If the layout is not [`to_scalars`]'s (a client of another wire version: the op id
+    /// carries the version, so this does not happen between builds of this crate).
+    #[cfg(cpu_kernels)]
+    fn from_scalars(scalars: &[ScalarIr]) -> CpuConvArgs {
+        let size = |s: &ScalarIr| match s {
+            ScalarIr::UInt(v) => *v as usize,
+            other => panic!("burn_npconv op: expected a size, got {other:?}"),
+        };
+        let flag = |s: &ScalarIr| match s {
+            ScalarIr::Bool(b) => *b,
+            other => panic!("burn_npconv op: expected a flag, got {other:?}"),
+        };
+        let [
+            b,
+            cin,
+            n,
+            cout,
+            m,
+            groups,
+            left,
+            right,
+            reversed,
+            fft,
+            guarded,
+        ] = scalars
+        else {
+            panic!("burn_npconv op: expected 11 scalars, got {}", scalars.len());
+        };
+        CpuConvArgs {
+            geometry: Geometry {
+                batch: size(b),
+                cin: size(cin),
+                n: size(n),
+                cout: size(cout),
+                m: size(m),
+                groups: size(groups),
+                left: size(left),
+                right: size(right),
+                reversed: flag(reversed),
+            },
+            kernel: if flag(fft) {
+                CpuKernel::Fft
+            } else {
+                CpuKernel::Direct
+            },
+            guarded: flag(guarded),
+        }
+    }
+
+    /// Ships op `id` on `inputs` to their server; the result has `shape`.
+    fn ship(
+        id: &'static str,
+        inputs: [FloatTensor<Remote>; 2],
+        shape: [usize; 3],
+        args: CpuConvArgs,
+    ) -> FloatTensor<Remote> {
+        let device = inputs[0].device();
+        let dtype = inputs[0].dtype();
+        let client = CustomOpClient::new(&device);
+        let out = TensorIr::uninit(client.create_empty_handle(), Shape::from(shape), dtype);
+        let inputs = inputs.map(|t| t.into_ir());
+        client
+            .register(CustomOpIr::with_scalars(
+                id,
+                &inputs,
+                &[out],
+                to_scalars(&args),
+            ))
+            .pop()
+            .expect("the op has one output")
+    }
+
+    /// The client side: every call becomes a custom op run by the server.
+    impl CpuConvOps for Remote {
+        fn cpu_conv1d(
+            x: FloatTensor<Self>,
+            w: FloatTensor<Self>,
+            args: CpuConvArgs,
+        ) -> FloatTensor<Self> {
+            let g = args.geometry;
+            ship(FORWARD, [x, w], [g.batch, g.cout, g.out_len()], args)
+        }
+
+        #[cfg(feature = "autodiff")]
+        fn cpu_conv1d_input_grad(
+            _x: FloatTensor<Self>,
+            w: FloatTensor<Self>,
+            gy: FloatTensor<Self>,
+            args: CpuConvArgs,
+        ) -> FloatTensor<Self> {
+            let g = args.geometry;
+            ship(INPUT_GRAD, [w, gy], [g.batch, g.cin, g.n], args)
+        }
+
+        #[cfg(feature = "autodiff")]
+        fn cpu_conv1d_weight_grad(
+            x: FloatTensor<Self>,
+            _w: FloatTensor<Self>,
+            gy: FloatTensor<Self>,
+            args: CpuConvArgs,
+        ) -> FloatTensor<Self> {
+            let g = args.geometry;
+            ship(WEIGHT_GRAD, [x, gy], [g.cout, g.cpg(), g.m], args)
+        }
+    }
+
+    /// The server side: runs op `ir` on the server's host kernels. Under `Auto` the kernel is
+    /// chosen again here, by the cost model of the server's machine.
+    #[cfg(cpu_kernels)]
+    pub(crate) fn handler<B: host::HostTensors + burn::backend::ir::BackendIr>(
+        handles: &mut burn::backend::ir::HandleContainer<B::Handle>,
+        ir: &CustomOpIr,
+        _device: &B::Device,
+    ) {
+        let mut args = from_scalars(&ir.scalars);
+        let ([a, b], [out]) = ir.as_fixed::<2, 1>();
+        let (a, b) = (
+            handles.get_float_tensor::<B>(a),
+            handles.get_float_tensor::<B>(b),
+        );
+        let y = match ir.id.as_str() {
+            FORWARD => {
+                if args.guarded {
+                    args.kernel = crate::cost::CpuModel::of(a.dtype()).cheaper(&args.geometry);
+                }
+                host::host_forward::<B>(a, b, args)
+            }
+            INPUT_GRAD => host::host_input_grad::<B>(a, b, args),
+            WEIGHT_GRAD => host::host_weight_grad::<B>(a, b, args),
+            other => panic!("burn_npconv: no op {other:?} in this build"),
+        };
+        handles.register_float_tensor::<B>(&out.id, y);
+    }
+}
 
 #[cfg(feature = "autodiff")]
 mod autodiff {

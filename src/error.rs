@@ -165,6 +165,15 @@ pub enum ConvolveError {
         device: String,
     },
 
+    /// A remote device's server did not answer (it stopped, or the connection broke).
+    #[error("the remote device {device} failed: {reason} (is its server still running?)")]
+    RemoteDevice {
+        /// The device.
+        device: String,
+        /// What Burn's remote client said.
+        reason: String,
+    },
+
     /// Two tensors of one call live on different devices.
     #[error("{what} are on different devices: {first} and {second}")]
     DeviceMismatch {

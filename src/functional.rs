@@ -247,12 +247,7 @@ pub(crate) fn run(
         other => other,
     };
     let device = x.device();
-    if !device.supports_dtype(compute) {
-        return Err(ConvolveError::UnsupportedDType {
-            dtype: format!("{compute:?}"),
-            device: format!("{device:?}"),
-        });
-    }
+    crate::method::check_dtype(&device, compute)?;
     let (x, weight) = (cast(x, compute), cast(weight, compute));
     let bias = bias.map(|b| cast(b, compute));
     // Another boundary: pad by its rule, then slide over the padded signal without zeros.

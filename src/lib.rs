@@ -19,6 +19,8 @@ mod method;
 pub mod mode;
 mod names;
 mod nonfinite;
+#[cfg(feature = "remote")]
+pub mod remote;
 mod stream;
 
 pub use backend_kind::{BackendKind, BackendKindError};

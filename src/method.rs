@@ -94,6 +94,28 @@ pub(crate) fn host_backend(device: &Device) -> bool {
     false
 }
 
+/// Whether `device` computes in `dtype`: [`ConvolveError::UnsupportedDType`] if not, and
+/// [`ConvolveError::RemoteDevice`] if the device is remote and its server does not answer (Burn's
+/// remote client panics there).
+pub(crate) fn check_dtype(device: &Device, dtype: DType) -> Result<(), ConvolveError> {
+    #[cfg(feature = "remote")]
+    let supported = if crate::remote::is_remote(device) {
+        crate::remote::answer(device, || device.supports_dtype(dtype))?
+    } else {
+        device.supports_dtype(dtype)
+    };
+    #[cfg(not(feature = "remote"))]
+    let supported = device.supports_dtype(dtype);
+    if supported {
+        Ok(())
+    } else {
+        Err(ConvolveError::UnsupportedDType {
+            dtype: format!("{dtype:?}"),
+            device: format!("{device:?}"),
+        })
+    }
+}
+
 /// The path for `method` on `device`, tensors of `dtype`, and the geometry `g`.
 pub(crate) fn path(method: Method, device: &Device, dtype: DType, g: &Geometry) -> Path {
     #[cfg(feature = "wgpu")]
@@ -105,7 +127,12 @@ pub(crate) fn path(method: Method, device: &Device, dtype: DType, g: &Geometry) 
             Method::Auto => Path::Burn,
         };
     }
-    if !matches!(dtype, DType::F32 | DType::F64) || !host_backend(device) {
+    // A remote device: the op runs on the server's host kernels (`crate::remote`).
+    #[cfg(feature = "remote")]
+    let host = host_backend(device) || crate::remote::is_remote(device);
+    #[cfg(not(feature = "remote"))]
+    let host = host_backend(device);
+    if !matches!(dtype, DType::F32 | DType::F64) || !host {
         return Path::Burn;
     }
     match method {

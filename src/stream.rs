@@ -203,12 +203,7 @@ impl Convolve1dStream {
                     DType::F16 | DType::BF16 => DType::F32,
                     other => other,
                 };
-                if !self.device.supports_dtype(compute) {
-                    return Err(ConvolveError::UnsupportedDType {
-                        dtype: format!("{compute:?}"),
-                        device: format!("{:?}", self.device),
-                    });
-                }
+                crate::method::check_dtype(&self.device, compute)?;
                 (compute, dtype)
             }
         };

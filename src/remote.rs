@@ -1,0 +1,209 @@
+//! The layer on Burn's remote backend (feature `remote`): a server that runs this crate's op on
+//! its own host kernels, for clients that connect with Burn's own API.
+//!
+//! On a remote device (`Device::remote_options(&RemoteHost::websocket(url)).init()`), the
+//! functions and [`NpConvolve1d`](crate::NpConvolve1d) ship the convolution and its two
+//! gradients to the server as Burn custom ops, and the server runs them on flex or ndarray
+//! with the same kernels as a local CPU device: every [`Method`](crate::Method), NumPy's NaN
+//! and infinities, `Auto`'s accuracy guard. Under `Method::Auto` the server picks the kernel,
+//! by the cost model of its own machine. Everything else (padding by a [`Boundary`](crate::Boundary),
+//! the bias, casts) runs as Burn's ordinary ops, also on the server.
+//!
+//! **The server must be this crate's**: [`server`] (or the `serve` example, which calls it).
+//! A plain Burn `RemoteServer` does not know the op: it closes the client's session when the
+//! first convolution arrives, and the client's next read fails.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use burn::server::WebSocketTransport;
+//! use burn::tensor::Device;
+//!
+//! // The server: one flex device, on loopback only.
+//! let listener = std::net::TcpListener::bind("127.0.0.1:3000")?;
+//! burn_npconv::remote::server([Device::flex()])?.serve(WebSocketTransport::from_listener(listener))?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use burn::remote::RemoteHost;
+//! use burn::tensor::{Device, Tensor};
+//! use burn_npconv::{Mode, convolve};
+//!
+//! // The client, in another process or on another machine.
+//! let device = Device::remote_options(&RemoteHost::websocket("ws://127.0.0.1:3000")).init()?;
+//! let a = Tensor::<1>::from_floats([1.0, 2.0, 3.0], &device);
+//! let v = Tensor::<1>::from_floats([0.0, 1.0, 0.5], &device);
+//! println!("{}", convolve(a, v, Mode::Full)?); // computed by the server
+//! # Ok(())
+//! # }
+//! ```
+
+use burn::tensor::Device;
+
+use crate::ConvolveError;
+
+/// Whether `device` is a device of Burn's remote backend (autodiff or not).
+pub(crate) fn is_remote(device: &Device) -> bool {
+    matches!(
+        device.clone().inner().as_dispatch(),
+        burn::backend::DispatchDevice::Remote(_)
+    )
+}
+
+/// `query`'s answer, or [`ConvolveError::RemoteDevice`] if Burn's remote client panics
+/// because `device`'s server does not answer.
+pub(crate) fn answer<R>(device: &Device, query: impl FnOnce() -> R) -> Result<R, ConvolveError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(query)).map_err(|payload| {
+        let reason = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "the remote client panicked".into());
+        ConvolveError::RemoteDevice {
+            device: format!("{device:?}"),
+            reason,
+        }
+    })
+}
+
+/// Why [`server`] could not build a server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RemoteServerError {
+    /// No device was given.
+    #[error("a server needs at least one device to serve")]
+    NoDevices,
+    /// A device whose backend has no host kernels (or is not enabled in this build).
+    #[error(
+        "cannot serve {device}: this crate's server runs its op on flex or ndarray devices (enabled in this build: {enabled})"
+    )]
+    UnsupportedDevice {
+        /// The device, as Burn prints it.
+        device: String,
+        /// The CPU backends this build has.
+        enabled: String,
+    },
+    /// Devices of two backends: Burn serves one backend per server.
+    #[error(
+        "cannot serve {first} and {other} together: Burn serves one backend per server (run one server per backend)"
+    )]
+    MixedBackends {
+        /// The first device.
+        first: String,
+        /// A device of another backend.
+        other: String,
+    },
+}
+
+/// Which host backend serves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum HostBackend {
+    #[cfg(feature = "flex")]
+    Flex,
+    #[cfg(feature = "ndarray")]
+    NdArray,
+}
+
+fn host_backend_of(device: &Device) -> Option<HostBackend> {
+    #[cfg(feature = "flex")]
+    if *device == Device::flex() {
+        return Some(HostBackend::Flex);
+    }
+    #[cfg(feature = "ndarray")]
+    #[allow(deprecated)] // burn-ndarray is deprecated upstream; our users asked for it.
+    if *device == Device::ndarray() {
+        return Some(HostBackend::NdArray);
+    }
+    let _ = device;
+    None
+}
+
+/// A Burn [`RemoteServer`](burn::server::RemoteServer) for `devices` (all flex or all ndarray)
+/// with this crate's op registered, plus Burn's FFT ops (`burn::signal`) on flex.
+///
+/// Serve it with Burn's own API (`serve` on a transport); add an authorizer first when
+/// the server is reachable from other machines (see the `serve` example, which requires a
+/// token for any address but loopback).
+///
+/// # Errors
+/// [`RemoteServerError`] when `devices` is empty, holds a device that is not flex or
+/// ndarray, or mixes the two.
+pub fn server(
+    devices: impl IntoIterator<Item = Device>,
+) -> Result<burn::server::RemoteServer, RemoteServerError> {
+    let devices: Vec<Device> = devices.into_iter().map(|d| d.inner()).collect();
+    let first = devices.first().ok_or(RemoteServerError::NoDevices)?;
+    let enabled = [
+        (cfg!(feature = "flex"), "flex"),
+        (cfg!(feature = "ndarray"), "ndarray"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, name)| *name)
+    .collect::<Vec<_>>()
+    .join(", ");
+    let unsupported = |d: &Device| RemoteServerError::UnsupportedDevice {
+        device: format!("{d:?}"),
+        enabled: if enabled.is_empty() {
+            "none".into()
+        } else {
+            enabled.clone()
+        },
+    };
+    let backend = host_backend_of(first).ok_or_else(|| unsupported(first))?;
+    for d in &devices {
+        match host_backend_of(d) {
+            None => return Err(unsupported(d)),
+            Some(b) if b != backend => {
+                return Err(RemoteServerError::MixedBackends {
+                    first: format!("{first:?}"),
+                    other: format!("{d:?}"),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    let server = burn::server::RemoteServer::new(devices);
+    Ok(registered(server, backend))
+}
+
+#[cfg(cpu_kernels)]
+fn registered(
+    server: burn::server::RemoteServer,
+    backend: HostBackend,
+) -> burn::server::RemoteServer {
+    use crate::burn_op::wire::{OPS, handler};
+    use burn::server::CustomOpRegistry;
+    match backend {
+        #[cfg(feature = "flex")]
+        HostBackend::Flex => {
+            use burn::backend::Flex;
+            let mut ops = CustomOpRegistry::<Flex>::new();
+            burn::signal::register_fft_ops(&mut ops);
+            for id in OPS {
+                ops.register(id, handler::<Flex>);
+            }
+            server.with_custom_ops(ops)
+        }
+        #[cfg(feature = "ndarray")]
+        #[allow(deprecated)] // burn-ndarray is deprecated upstream; our users asked for it.
+        HostBackend::NdArray => {
+            use burn::backend::NdArray;
+            let mut ops = CustomOpRegistry::<NdArray>::new();
+            for id in OPS {
+                ops.register(id, handler::<NdArray>);
+            }
+            server.with_custom_ops(ops)
+        }
+    }
+}
+
+#[cfg(not(cpu_kernels))]
+fn registered(
+    _server: burn::server::RemoteServer,
+    backend: HostBackend,
+) -> burn::server::RemoteServer {
+    match backend {}
+}
