@@ -5,7 +5,11 @@
 //! ```text
 //! cargo run --example denoise                                    # flex
 //! cargo run --example denoise --all-features -- --device wgpu
+//! cargo run --release --features remote --example denoise -- --device ws://127.0.0.1:3000
+//! cargo run --release --features remote --example denoise -- --devices ws://127.0.0.1:3001,ws://127.0.0.1:3002
 //! ```
+//! A `ws://` device is a server started with the `serve` example (`--token-file PATH` or
+//! `BURN_NPCONV_TOKEN` when it requires a token).
 //! Hyperparameters: `configs/denoise_training.json` (`--config` to change). Checkpoints, logs
 //! and metrics go to `artifact_dir` (`target/denoise`).
 
@@ -16,13 +20,14 @@ use std::f64::consts::PI;
 use burn::config::Config;
 use burn::data::dataloader::{DataLoaderBuilder, batcher::Batcher};
 use burn::data::dataset::InMemDataset;
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::optim::AdamConfig;
 use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Tensor, TensorData};
 use burn::train::metric::LossMetric;
 use burn::train::{
-    InferenceStep, Learner, RegressionOutput, SupervisedTraining, TrainOutput, TrainStep,
+    ExecutionStrategy, InferenceStep, Learner, MultiDeviceOptim, RegressionOutput,
+    SupervisedTraining, TrainOutput, TrainStep,
 };
 use burn_npconv::{Mode, NpConvolve1d, NpConvolve1dConfig};
 use common::{Error, Rng, device_from_args, flag};
@@ -65,12 +70,36 @@ pub struct Denoiser {
 }
 
 impl Denoiser {
-    fn new(cfg: &DenoiseConfig, device: &Device) -> Result<Self, burn_npconv::ConvolveError> {
-        let layer = |cin, cout| {
-            NpConvolve1dConfig::new(cin, cout, cfg.kernel_size)
+    /// Weights uniform in `±1/sqrt(fan_in)` (Burn's default for the layer) from the seeded
+    /// `rng`, so that every device, local or remote, starts from the same model.
+    fn new(
+        cfg: &DenoiseConfig,
+        rng: &mut Rng,
+        device: &Device,
+    ) -> Result<Self, burn_npconv::ConvolveError> {
+        let mut layer = |cin: usize, cout: usize| {
+            let mut layer = NpConvolve1dConfig::new(cin, cout, cfg.kernel_size)
                 .with_mode(Mode::Same)
                 .with_bias(true)
-                .try_init(device)
+                .try_init(device)?;
+            let bound = 1.0 / ((cin * cfg.kernel_size) as f64).sqrt();
+            let mut uniform = |len: usize| -> Vec<f32> {
+                (0..len)
+                    .map(|_| ((2.0 * rng.uniform() - 1.0) * bound) as f32)
+                    .collect()
+            };
+            let shape = [cout, cin, cfg.kernel_size];
+            layer.weight = Param::from_tensor(common::tensor(
+                uniform(shape.iter().product()),
+                shape,
+                device,
+            ));
+            layer.bias = Some(Param::from_tensor(common::tensor(
+                uniform(cout),
+                [cout],
+                device,
+            )));
+            Ok(layer)
         };
         Ok(Denoiser {
             input: layer(1, cfg.hidden)?,
@@ -176,6 +205,29 @@ fn signals(cfg: &DenoiseConfig, count: usize, rng: &mut Rng) -> Vec<Sample> {
         .collect()
 }
 
+/// The devices of `--devices A,B,..`, else the one of `--device`, and a name for them.
+fn devices_from_args() -> Result<(String, Vec<Device>), Error> {
+    let list = flag("--devices", "");
+    if list.is_empty() {
+        let (name, device) = device_from_args()?;
+        return Ok((name, vec![device]));
+    }
+    let mut devices = Vec::new();
+    for name in list.split(',') {
+        devices.push(common::device_named(name.trim())?);
+    }
+    Ok((format!("{} devices ({list})", devices.len()), devices))
+}
+
+/// Bytes sent over the loopback interface so far (Linux), to measure a remote run's traffic.
+fn loopback_bytes() -> Option<u64> {
+    std::fs::read_to_string("/sys/class/net/lo/statistics/tx_bytes")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// Mean squared error of `model` on `samples`, and of the noisy input itself.
 fn evaluate(model: &Denoiser, samples: &[Sample], device: &Device) -> (f64, f64) {
     let batch = DenoiseBatcher.batch(samples.to_vec(), device);
@@ -197,17 +249,21 @@ fn run() -> Result<(), Error> {
         concat!(env!("CARGO_MANIFEST_DIR"), "/configs/denoise_training.json"),
     );
     let cfg = DenoiseConfig::load(&config_path).map_err(|e| format!("{config_path}: {e}"))?;
-    let (backend, device) = device_from_args()?;
+    // `--devices A,B,..` trains on several devices (Burn's multi-device strategy: each device
+    // runs its share of every batch's steps, the optimizer steps on the first); `--device`
+    // on one. Each is a backend's name or a server's `ws://HOST:PORT`.
+    let (name, devices) = devices_from_args()?;
+    let device = devices[0].clone();
+    let remote = name.contains("ws://");
     let artifact_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(&cfg.artifact_dir);
     let _ = std::fs::remove_dir_all(&artifact_dir);
 
     let mut rng = Rng::new(cfg.seed);
     let train = signals(&cfg, cfg.num_train, &mut rng);
     let valid = signals(&cfg, cfg.num_valid, &mut rng);
-    device.seed(cfg.seed);
     // The Learner trains on the autodiff version of the device the model lives on.
-    let model = Denoiser::new(&cfg, &device.clone().autodiff())?;
-    println!("denoising on {backend}: {model}");
+    let model = Denoiser::new(&cfg, &mut rng, &device.clone().autodiff())?;
+    println!("denoising on {name}: {model}");
     let (before, noisy) = evaluate(&model, &valid, &device);
     println!("validation MSE before training: {before:.4} (the noisy input itself: {noisy:.4})");
 
@@ -219,7 +275,16 @@ fn run() -> Result<(), Error> {
     let valid_loader = DataLoaderBuilder::new(DenoiseBatcher)
         .batch_size(cfg.batch_size)
         .build(InMemDataset::new(valid.clone()));
-    let result = SupervisedTraining::new(&artifact_dir, train_loader, valid_loader)
+    let mut training = SupervisedTraining::new(&artifact_dir, train_loader, valid_loader);
+    if devices.len() > 1 {
+        let devices = devices.iter().map(|d| d.clone().autodiff()).collect();
+        training = training.with_training_strategy(
+            ExecutionStrategy::multi(devices, MultiDeviceOptim::OptimMainDevice).into(),
+        );
+    }
+    let traffic_before = loopback_bytes();
+    let started = std::time::Instant::now();
+    let result = training
         .metric_train_numeric(LossMetric::new())
         .metric_valid_numeric(LossMetric::new())
         .with_default_checkpointers()
@@ -231,6 +296,20 @@ fn run() -> Result<(), Error> {
     }
     let model = result.model;
     drop(result.renderer); // closes the dashboard, which prints the summary
+    let elapsed = started.elapsed().as_secs_f64();
+    let batches = cfg.num_epochs * cfg.num_train.div_ceil(cfg.batch_size);
+    println!(
+        "training: {elapsed:.1} s for {batches} batches, {:.1} ms per batch (validation included)",
+        1e3 * elapsed / batches as f64
+    );
+    if let (true, Some(before), Some(after)) = (remote, traffic_before, loopback_bytes()) {
+        let bytes = after.saturating_sub(before) as f64;
+        println!(
+            "loopback traffic while training: {:.1} MB, {:.1} kB per batch (every byte on `lo`, both directions)",
+            bytes / 1e6,
+            bytes / 1e3 / batches as f64
+        );
+    }
 
     let (after, noisy) = evaluate(&model, &valid, &device);
     println!(

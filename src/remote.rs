@@ -85,6 +85,20 @@ pub enum RemoteServerError {
         /// The CPU backends this build has.
         enabled: String,
     },
+    /// A server would listen beyond loopback without a token.
+    #[error(
+        "refusing to serve on {addr} without a token: anyone who can reach it could run ops on this machine. Give a token (--token-file PATH or the {TOKEN_ENV} environment variable; clients present it with RemoteHost::with_credential), or listen on a loopback address such as 127.0.0.1"
+    )]
+    OpenDoor {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+    },
+    /// The token could not be had.
+    #[error("no usable token: {why}")]
+    Token {
+        /// Why.
+        why: String,
+    },
     /// Devices of two backends: Burn serves one backend per server.
     #[error(
         "cannot serve {first} and {other} together: Burn serves one backend per server (run one server per backend)"
@@ -95,6 +109,54 @@ pub enum RemoteServerError {
         /// A device of another backend.
         other: String,
     },
+}
+
+/// The environment variable the `serve` example and the examples' `--device ws://..` read the
+/// token from, when no `--token-file` is given.
+pub const TOKEN_ENV: &str = "BURN_NPCONV_TOKEN";
+
+/// The token a server requires or a client presents: the first line of `token_file` when given,
+/// else the environment variable [`TOKEN_ENV`] when set; `None` when neither is.
+///
+/// # Errors
+/// [`RemoteServerError::Token`] when the file cannot be read or the token is empty.
+pub fn token(token_file: Option<&std::path::Path>) -> Result<Option<String>, RemoteServerError> {
+    let (token, source) = match token_file {
+        Some(path) => (
+            std::fs::read_to_string(path).map_err(|e| RemoteServerError::Token {
+                why: format!("cannot read token file {}: {e}", path.display()),
+            })?,
+            format!("token file {}", path.display()),
+        ),
+        None => match std::env::var(TOKEN_ENV) {
+            Ok(token) => (token, format!("environment variable {TOKEN_ENV}")),
+            Err(_) => return Ok(None),
+        },
+    };
+    let token = token.lines().next().unwrap_or("").trim().to_string();
+    if token.is_empty() {
+        return Err(RemoteServerError::Token {
+            why: format!("the {source} holds an empty token"),
+        });
+    }
+    Ok(Some(token))
+}
+
+/// Whether a server may listen on `addr`: without a token, only on a loopback address, so that
+/// a server which runs ops for whoever connects is never reachable from another machine by
+/// accident.
+///
+/// # Errors
+/// [`RemoteServerError::OpenDoor`] for an address other than loopback without a token.
+pub fn check_exposure(
+    addr: std::net::SocketAddr,
+    has_token: bool,
+) -> Result<(), RemoteServerError> {
+    if has_token || addr.ip().is_loopback() {
+        Ok(())
+    } else {
+        Err(RemoteServerError::OpenDoor { addr })
+    }
 }
 
 /// Which host backend serves.

@@ -24,10 +24,46 @@ pub fn flag(name: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_string())
 }
 
-/// The device named by `--device` (flex by default).
-pub fn device_from_args() -> Result<(BackendKind, Device), Box<dyn std::error::Error>> {
-    let backend: BackendKind = flag("--device", "flex").parse()?;
-    Ok((backend, backend.device()?))
+/// The device named by `--device` (flex by default): a backend's name, or with the `remote`
+/// feature a server's address `ws://HOST:PORT` (the `serve` example), and a name for it.
+pub fn device_from_args() -> Result<(String, Device), Box<dyn std::error::Error>> {
+    let name = flag("--device", "flex");
+    let device = device_named(&name)?;
+    if name.starts_with("ws://") {
+        return Ok((format!("the server at {name}"), device));
+    }
+    Ok((name, device))
+}
+
+/// The device of a backend's name or of a server's `ws://HOST:PORT`.
+pub fn device_named(name: &str) -> Result<Device, Box<dyn std::error::Error>> {
+    if name.starts_with("ws://") {
+        return remote_device(name);
+    }
+    let backend: BackendKind = name.parse()?;
+    Ok(backend.device()?)
+}
+
+/// The device of a server at `url` (`ws://HOST:PORT`), presenting the token of `--token-file`
+/// or `BURN_NPCONV_TOKEN` when there is one.
+#[cfg(feature = "remote")]
+pub fn remote_device(url: &str) -> Result<Device, Box<dyn std::error::Error>> {
+    use burn::remote::RemoteHost;
+    let token_file = std::env::args()
+        .position(|a| a == "--token-file")
+        .map(|_| std::path::PathBuf::from(flag("--token-file", "")));
+    let mut host = RemoteHost::websocket(url);
+    if let Some(token) = burn_npconv::remote::token(token_file.as_deref())? {
+        host = host.with_credential(token);
+    }
+    Device::remote_options(&host)
+        .init()
+        .map_err(|e| format!("{url}: {e}").into())
+}
+
+#[cfg(not(feature = "remote"))]
+pub fn remote_device(url: &str) -> Result<Device, Box<dyn std::error::Error>> {
+    Err(format!("{url} is a remote server: rebuild with `--features remote`").into())
 }
 
 /// A small seeded generator (SplitMix64): reproducible data without depending on Burn's
