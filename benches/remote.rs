@@ -19,7 +19,7 @@
 use std::time::{Duration, Instant};
 
 use burn::module::Param;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamConfig, GradientsParams};
 use burn::remote::RemoteHost;
 use burn::server::WebSocketTransport;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -119,7 +119,7 @@ fn main() {
         elapsed
     });
     rows.push((
-        "the same from host memory to host memory (upload, call, read back)".to_string(),
+        "`convolve` as in the first row (Auto), from host memory to host memory (upload, call, read back)".to_string(),
         l,
         r,
     ));

@@ -6,7 +6,10 @@
 //! cargo run --example quickstart                      # flex, the default CPU device
 //! cargo run --example quickstart --all-features       # flex, ndarray and wgpu
 //! cargo run --example quickstart -- --device ndarray  # one backend (its feature must be on)
+//! cargo run --example quickstart --features remote -- --device ws://127.0.0.1:3000  # a server (`serve`)
 //! ```
+
+mod common;
 
 use std::time::Instant;
 
@@ -22,22 +25,28 @@ const FIXTURES: &str = concat!(
     "/tests/fixtures/numpy_cases.json"
 );
 
-type Error = Box<dyn std::error::Error>;
+use common::Error;
 
 fn main() {
-    if let Err(e) = run() {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    common::main_with(run);
 }
 
-fn backends() -> Result<Vec<BackendKind>, Error> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.as_slice() {
-        [] => Ok(BackendKind::enabled()),
-        [flag, name] if flag == "--device" => Ok(vec![name.parse()?]),
-        _ => Err("usage: quickstart [--device flex|ndarray|wgpu]".into()),
+/// `--device NAME` (a backend, or a server's `ws://HOST:PORT`), else every enabled backend.
+fn devices() -> Result<Vec<(String, Device)>, Error> {
+    let name = common::flag("--device", "");
+    if !name.is_empty() {
+        return Ok(vec![(name.clone(), common::device_named(&name)?)]);
     }
+    if std::env::args().len() > 1 {
+        return Err(
+            "usage: quickstart [--device flex|ndarray|wgpu|ws://HOST:PORT [--token-file PATH]]"
+                .into(),
+        );
+    }
+    BackendKind::enabled()
+        .into_iter()
+        .map(|b| Ok((b.to_string(), b.device()?)))
+        .collect()
 }
 
 fn tensor1(values: &[f64], device: &Device) -> Tensor<1> {
@@ -66,7 +75,7 @@ fn max_diff(a: &[f64], b: &[f64]) -> f64 {
 }
 
 fn run() -> Result<(), Error> {
-    let backends = backends()?;
+    let devices = devices()?;
     let fixtures: Value = serde_json::from_str(&std::fs::read_to_string(FIXTURES)?)?;
     let numpy = fixtures["numpy_version"].as_str().unwrap_or("?");
     let config = NpConvolve1dConfig::load(format!("{CONFIGS}/quickstart.json"))?;
@@ -78,9 +87,8 @@ fn run() -> Result<(), Error> {
     println!("reference numbers: NumPy {numpy} (tests/fixtures/numpy_cases.json)\n");
 
     let mut worst: f64 = 0.0;
-    for backend in &backends {
-        let device = backend.device()?;
-        println!("== backend {backend} ==");
+    for (name, device) in &devices {
+        println!("== {name} ==");
         for case in fixtures["quickstart"]
             .as_array()
             .ok_or("fixtures have no quickstart cases")?
@@ -91,14 +99,13 @@ fn run() -> Result<(), Error> {
             for mode in Mode::NUMPY {
                 // The layer, built from the config file when the kernel length matches it.
                 let layer = if v.len() == config.kernel_size {
-                    let mut layer = config.clone().with_mode(mode).try_init(&device)?;
-                    layer.weight =
-                        Param::from_tensor(tensor1(&v, &device).reshape([1, 1, v.len()]));
+                    let mut layer = config.clone().with_mode(mode).try_init(device)?;
+                    layer.weight = Param::from_tensor(tensor1(&v, device).reshape([1, 1, v.len()]));
                     layer
                 } else {
-                    NpConvolve1d::from_kernel(tensor1(&v, &device), mode)
+                    NpConvolve1d::from_kernel(tensor1(&v, device), mode)
                 };
-                let x = tensor1(&a, &device).reshape([1, 1, a.len()]);
+                let x = tensor1(&a, device).reshape([1, 1, a.len()]);
                 let y = values(layer.try_forward(x)?);
                 let expected = floats(&case["convolve"][mode.as_str()]);
                 let d = max_diff(&y, &expected);
@@ -111,7 +118,7 @@ fn run() -> Result<(), Error> {
                 );
 
                 let expected = floats(&case["correlate"][mode.as_str()]);
-                let y = values(correlate(tensor1(&a, &device), tensor1(&v, &device), mode)?);
+                let y = values(correlate(tensor1(&a, device), tensor1(&v, device), mode)?);
                 let d = max_diff(&y, &expected);
                 worst = worst.max(d);
                 println!(
@@ -122,7 +129,7 @@ fn run() -> Result<(), Error> {
                 );
             }
         }
-        depthwise(&device)?;
+        depthwise(device)?;
         println!();
     }
     if worst > 1e-4 {
@@ -130,7 +137,11 @@ fn run() -> Result<(), Error> {
     }
     println!(
         "every result matches NumPy {numpy} on {} (max |diff| {worst:e})",
-        names(&backends)
+        devices
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     Ok(())
 }
@@ -141,14 +152,6 @@ fn verdict(diff: f64) -> String {
     } else {
         format!("DIFFERS by {diff}")
     }
-}
-
-fn names(backends: &[BackendKind]) -> String {
-    backends
-        .iter()
-        .map(|b| b.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {

@@ -44,7 +44,7 @@ cargo clippy --all-targets --all-features -- -D warnings
 
 # Each backend alone and without autodiff, so that no feature combination is left uncompiled
 # (clippy only checks: no code generation, so these cost a fraction of a build).
-for features in flex ndarray wgpu flex,autodiff; do
+for features in flex ndarray wgpu flex,autodiff flex,remote; do
   say "cargo clippy --all-targets --no-default-features --features $features -- -D warnings"
   cargo clippy --all-targets --no-default-features --features "$features" -- -D warnings
 done

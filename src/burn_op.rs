@@ -24,7 +24,7 @@ pub(crate) struct CpuConvArgs {
 impl CpuConvArgs {
     /// The kernel of a gradient whose work is that of a convolution of geometry `g`: the
     /// forward's kernel when it was forced, the cost model's choice for `g` under `Auto`.
-    #[cfg(all(any(feature = "autodiff", feature = "remote"), cpu_kernels))]
+    #[cfg(cpu_grads)]
     fn gradient_kernel(&self, g: &Geometry, dtype: burn::tensor::DType) -> CpuKernel {
         if self.guarded {
             crate::cost::CpuModel::of(dtype).cheaper(g)
@@ -148,7 +148,7 @@ mod host {
         })
     }
 
-    #[cfg(any(feature = "autodiff", feature = "remote"))]
+    #[cfg(cpu_grads)]
     pub(crate) fn host_input_grad<B: HostTensors>(
         w: FloatTensor<B>,
         gy: FloatTensor<B>,
@@ -166,7 +166,7 @@ mod host {
         })
     }
 
-    #[cfg(any(feature = "autodiff", feature = "remote"))]
+    #[cfg(cpu_grads)]
     pub(crate) fn host_weight_grad<B: HostTensors>(
         x: FloatTensor<B>,
         gy: FloatTensor<B>,

@@ -252,7 +252,7 @@ impl Geometry {
     /// The geometry of the input gradient: the output gradient `[batch, cout, out_len]` slid
     /// over the kernel reversed (channels transposed per group), padded by
     /// `(m - 1 - left, m - 1 - right)`, gives `[batch, cin, n]`.
-    #[cfg(all(feature = "autodiff", cpu_kernels))]
+    #[cfg(cpu_grads)]
     pub fn input_grad(&self) -> Geometry {
         Self::padded(
             [self.batch, self.cout, self.out_len()],
@@ -310,7 +310,7 @@ mod tests {
                         let g = Geometry::numpy([2, 3, n], [6, 1, m], 3, mode, op);
                         assert_eq!((g.full_start(), g.out_len()), window(n, m, mode, op));
                         assert_eq!(g.reversed, op == Operation::Convolution);
-                        #[cfg(all(feature = "autodiff", cpu_kernels))]
+                        #[cfg(cpu_grads)]
                         {
                             // The input gradient maps the output back onto the signal.
                             let t = g.input_grad();

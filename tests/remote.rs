@@ -17,7 +17,8 @@ use burn::server::{RemoteServer, TokenAuthorizer, WebSocketTransport};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use burn_npconv::remote::RemoteServerError;
 use burn_npconv::{
-    Convolve1dOptions, ConvolveError, Method, Mode, NpConvolve1d, NpConvolve1dConfig, convolve1d,
+    Boundary, Convolve1dOptions, ConvolveError, Method, Mode, NpConvolve1d, NpConvolve1dConfig,
+    convolve1d,
 };
 
 /// Far beyond what any bounded step here takes when it works: only a hang reaches it.
@@ -188,17 +189,22 @@ on_every_served_backend! {
         for dtype in [DType::F32, DType::F64] {
             for method in Method::ALL {
                 for mode in Mode::ALL {
-                    for (cin, cout, m, groups) in [(2, 3, 31, 1), (4, 4, 8, 4)] {
+                    for (cin, cout, m, groups, boundary) in [
+                        (2, 3, 31, 1, Boundary::Zeros),
+                        (4, 4, 8, 4, Boundary::Zeros),
+                        (1, 2, 6, 1, Boundary::Reflect),
+                    ] {
                         let config = NpConvolve1dConfig::new(cin, cout, m)
                             .with_mode(mode)
                             .with_groups(groups)
                             .with_method(method)
+                            .with_boundary(boundary)
                             .with_bias(true);
                         let local = train_step(&config, dtype, device);
                         let far = train_step(&config, dtype, &remote);
                         let what = ["output", "input gradient", "weight gradient", "weight after Adam"];
                         for ((l, r), what) in local.iter().zip(&far).zip(what) {
-                            let what = format!("{what}, {dtype:?} {method} {mode} cin {cin} m {m}");
+                            let what = format!("{what}, {dtype:?} {method} {mode} {boundary} cin {cin} m {m}");
                             assert_agree(r, l, 1e-6, &what);
                         }
                     }
@@ -228,6 +234,34 @@ on_every_served_backend! {
                 assert_ne!(local, local_direct, "{method} must round unlike the direct sum here");
             }
             assert_eq!(run(&remote, method), local, "{method} at N = 20,000, M = 1,023");
+        }
+        served.kill();
+    }
+
+    fn a_stream_agrees_with_forward(device: &Device) {
+        // On a remote device a stream runs each chunk through the layer's op on the server,
+        // keeping the last M - 1 samples there.
+        let served = Served::ours(device);
+        let remote = served.device();
+        let (n, m) = (1_000, 63);
+        for mode in Mode::ALL {
+            let layer = NpConvolve1d {
+                weight: Param::from_tensor(t3(pseudo(m, 13), [1, 1, m], &remote)),
+                bias: None,
+                groups: 1,
+                mode,
+                method: Method::Auto,
+                boundary: Boundary::Zeros,
+            };
+            let signal = pseudo(n, 14);
+            let whole = read(layer.forward(t3(signal.clone(), [1, 1, n], &remote)));
+            let mut stream = layer.stream();
+            let mut streamed = Vec::new();
+            for chunk in signal.chunks(97) {
+                streamed.extend(read(stream.push(t3(chunk.to_vec(), [1, 1, chunk.len()], &remote))));
+            }
+            streamed.extend(read(stream.finish()));
+            assert_agree(&streamed, &whole, 1e-5, &format!("{mode}: stream vs forward"));
         }
         served.kill();
     }
@@ -366,4 +400,138 @@ fn servers_refuse_what_they_cannot_serve() {
         );
         assert!(err.to_string().contains("flex or ndarray"), "{err}");
     }
+}
+
+#[test]
+fn only_loopback_is_served_without_a_token() {
+    use burn_npconv::remote::check_exposure;
+    assert!(check_exposure("127.0.0.1:3000".parse().unwrap(), false).is_ok());
+    assert!(check_exposure("[::1]:3000".parse().unwrap(), false).is_ok());
+    assert!(check_exposure("0.0.0.0:3000".parse().unwrap(), true).is_ok());
+    let err = check_exposure("0.0.0.0:3000".parse().unwrap(), false).unwrap_err();
+    assert!(matches!(err, RemoteServerError::OpenDoor { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("refusing to serve on 0.0.0.0:3000 without a token"),
+        "{err}"
+    );
+    assert!(check_exposure("192.168.1.5:3000".parse().unwrap(), false).is_err());
+}
+
+#[test]
+fn a_token_file_gives_its_first_line() {
+    use burn_npconv::remote::token;
+    let dir = std::env::temp_dir().join(format!("npconv-token-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("token");
+    std::fs::write(&file, "s3cret\n").unwrap();
+    assert_eq!(token(Some(&file)).unwrap().as_deref(), Some("s3cret"));
+    std::fs::write(&file, "\n").unwrap();
+    let empty = token(Some(&file)).unwrap_err();
+    assert!(empty.to_string().contains("empty token"), "{empty}");
+    let missing = token(Some(&dir.join("absent"))).unwrap_err();
+    assert!(
+        missing.to_string().contains("cannot read token file"),
+        "{missing}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The `serve` example's binary, which `cargo test` builds beside the test binaries.
+fn serve_example() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let serve = dir.join("examples").join("serve");
+    assert!(
+        serve.exists(),
+        "{} is missing: `cargo test --features remote` builds it (a `--test remote` run alone does not; run `cargo build --example serve --features remote` first)",
+        serve.display()
+    );
+    serve
+}
+
+#[test]
+fn the_serve_example_requires_its_token_and_stops_on_sigterm() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let serve = serve_example();
+
+    // No token: any address but loopback is refused before anything is bound.
+    let out = Command::new(&serve)
+        .args(["--addr", "0.0.0.0:0"])
+        .env_remove(burn_npconv::remote::TOKEN_ENV)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "served 0.0.0.0 without a token");
+    assert!(
+        stderr.contains("refusing to serve on 0.0.0.0:0 without a token"),
+        "{stderr}"
+    );
+
+    // With a token file, on an ephemeral loopback port.
+    let file = std::env::temp_dir().join(format!("npconv-serve-token-{}", std::process::id()));
+    std::fs::write(&file, "serve-test-token\n").unwrap();
+    let mut child = Command::new(&serve)
+        .args(["--addr", "127.0.0.1:0", "--token-file"])
+        .arg(&file)
+        .env_remove(burn_npconv::remote::TOKEN_ENV)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let url = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("serve printed no `listening` line");
+        if let Some(rest) = line.strip_prefix("listening on ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    assert!(url.starts_with("ws://127.0.0.1:"), "{url}");
+    let host = RemoteHost::websocket(&url);
+    let refused = Device::remote_options(&host).init().map(|_| ());
+    assert!(
+        matches!(refused, Err(ConnectError::Unauthorized)),
+        "{refused:?}"
+    );
+    let device = Device::remote_options(&host.with_credential("serve-test-token"))
+        .init()
+        .unwrap();
+    let x = t3(vec![1.0, 2.0, 3.0], [1, 1, 3], &device);
+    let w = t3(vec![0.0, 1.0, 0.5], [1, 1, 3], &device);
+    let y = read(convolve1d(x, w, None, Convolve1dOptions::new(Mode::Same)).unwrap());
+    assert_eq!(y, [1.0, 2.5, 4.0]);
+
+    // SIGTERM: serve returns and prints `stopped`.
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            started.elapsed() < HANG_LIMIT,
+            "serve did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "serve exited with {exit}");
+    // The rest of its output, up to the end of the stream.
+    let rest: Vec<String> = lines.iter().collect();
+    assert!(rest.iter().any(|l| l == "stopped"), "{rest:?}");
+    std::fs::remove_file(&file).unwrap();
 }

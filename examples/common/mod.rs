@@ -40,7 +40,9 @@ pub fn device_named(name: &str) -> Result<Device, Box<dyn std::error::Error>> {
     if name.starts_with("ws://") {
         return remote_device(name);
     }
-    let backend: BackendKind = name.parse()?;
+    let backend: BackendKind = name
+        .parse()
+        .map_err(|e| format!("{e}, or a server's address ws://HOST:PORT (feature remote)"))?;
     Ok(backend.device()?)
 }
 

@@ -309,7 +309,7 @@ fn range<T: Real>(v: &[T], chunk: usize) -> Option<(f64, f64)> {
 /// `X · conj(G)`. These products add up over blocks and samples (each thread keeps its own sums),
 /// and one inverse transform per channel pair ends it. The block length comes from the forward
 /// pass's cost model for the same shapes.
-#[cfg(feature = "autodiff")]
+#[cfg(cpu_grads)]
 pub(super) fn weight_grad<T: Real>(x: &[T], gy: &[T], d: &Geometry) -> Vec<T> {
     let (l, cpg, opg, m, n) = (d.out_len(), d.cpg(), d.opg(), d.m, d.n);
     let f = CpuModel::of(T::dtype()).fft_len(l, m, cpg, opg);

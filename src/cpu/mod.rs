@@ -17,7 +17,7 @@
 mod direct;
 #[cfg(cpu_kernels)]
 mod fft;
-#[cfg(all(feature = "autodiff", cpu_kernels))]
+#[cfg(cpu_grads)]
 mod grad;
 #[cfg(cpu_kernels)]
 mod nonfinite;
@@ -26,7 +26,7 @@ mod simd;
 #[cfg(cpu_kernels)]
 pub(crate) mod stream;
 
-#[cfg(all(feature = "autodiff", cpu_kernels))]
+#[cfg(cpu_grads)]
 pub(crate) use grad::{input_grad, weight_grad};
 #[cfg(all(feature = "internals", cpu_kernels))]
 pub(crate) use nonfinite::all_finite;
@@ -232,7 +232,7 @@ mod tests {
             .collect()
     }
 
-    #[cfg(feature = "autodiff")]
+    #[cfg(cpu_grads)]
     /// `Σ_b Σ_j xpad[b, g·C + i, j + k] · gy[b, o, j]`: the weight gradient at tap `k` of the
     /// sliding-dot-product kernel, naively.
     fn naive_weight_grad(x: &[f32], gy: &[f32], d: &Geometry, o: usize, i: usize, k: usize) -> f64 {
@@ -306,7 +306,7 @@ mod tests {
         assert!(count > 500);
     }
 
-    #[cfg(feature = "autodiff")]
+    #[cfg(cpu_grads)]
     #[test]
     fn gradients_match_their_definitions() {
         for (batch, cin, cout, groups) in [(2, 1, 1, 1), (2, 4, 6, 2), (1, 3, 3, 3)] {
@@ -415,7 +415,7 @@ mod tests {
                 assert!(worst <= 1e-4, "{kernel:?} {d:?}: max error {worst}");
             }
             // The weight gradient over channel pairs.
-            #[cfg(feature = "autodiff")]
+            #[cfg(cpu_grads)]
             {
                 let gy = values(batch * cout * d.out_len(), 17);
                 let dw = weight_grad(&x, &gy, &d, CpuKernel::Fft);
