@@ -94,37 +94,35 @@ pub(crate) fn repair_edges(
     let heads = host(x.clone().slice([0..g.batch, 0..g.cin, 0..edge]));
     let tails = host(x.clone().slice([0..g.batch, 0..g.cin, n - edge..n]));
     let ws = host(w.clone());
-    let (cpg, opg) = (g.cpg(), g.opg());
+    // h, the true-convolution kernel: the weight as is when the sliding product reverses it.
+    let hs: Vec<f64> = ws
+        .chunks(m)
+        .flat_map(|k| {
+            if g.reversed {
+                k.to_vec()
+            } else {
+                k.iter().rev().copied().collect()
+            }
+        })
+        .collect();
+    let edges = crate::magnitudes::edge_terms(
+        &heads,
+        &tails,
+        &hs,
+        [g.batch, g.cin, g.cout, g.groups],
+        n,
+        m,
+        true,
+    );
     let (mut last_start, mut first_end) = (None::<usize>, None::<usize>);
-    for b in 0..g.batch {
-        for o in 0..g.cout {
-            let group = o / opg;
-            let rows = |v: &[f64]| -> Vec<Vec<f64>> {
-                (0..cpg)
-                    .map(|i| v[(b * g.cin + group * cpg + i) * edge..][..edge].to_vec())
-                    .collect()
-            };
-            // h, the true-convolution kernel: the weight as is when the sliding product reverses it.
-            let hs: Vec<Vec<f64>> = (0..cpg)
-                .map(|i| {
-                    let k = &ws[(o * cpg + i) * m..][..m];
-                    if g.reversed {
-                        k.to_vec()
-                    } else {
-                        k.iter().rev().copied().collect()
-                    }
-                })
-                .collect();
-            let (s_start, s_end, total) =
-                crate::magnitudes::edge_terms(&rows(&heads), &rows(&tails), &hs, n, m, true);
-            let threshold = max_x * total / FFT_DYNAMIC_RANGE;
-            if let Some(k) = s_start.iter().rposition(|&s| s < threshold) {
-                last_start = Some(last_start.map_or(k, |v: usize| v.max(k)));
-            }
-            if let Some(r) = s_end.iter().position(|&s| s < threshold) {
-                let k = n + m - 1 - e + r;
-                first_end = Some(first_end.map_or(k, |v: usize| v.min(k)));
-            }
+    for edge in &edges {
+        let threshold = max_x * edge.total_h / FFT_DYNAMIC_RANGE;
+        if let Some(k) = edge.start.iter().rposition(|&s| s < threshold) {
+            last_start = Some(last_start.map_or(k, |v: usize| v.max(k)));
+        }
+        if let Some(r) = edge.end.iter().position(|&s| s < threshold) {
+            let k = n + m - 1 - e + r;
+            first_end = Some(first_end.map_or(k, |v: usize| v.min(k)));
         }
     }
     // Full-output ranges to recompute, as output ranges of `g`.
@@ -148,7 +146,13 @@ pub(crate) fn repair_edges(
         let (pl, pr) = ((-lo).max(0) as usize, (hi - n as isize).max(0) as usize);
         let (lo, hi) = (lo.max(0) as usize, (hi as usize).min(n));
         let sub = x.clone().slice([0..g.batch, 0..g.cin, lo..hi]);
-        let sub_g = Geometry::padded(sub.dims(), [g.cout, cpg, m], g.groups, (pl, pr), g.reversed);
+        let sub_g = Geometry::padded(
+            sub.dims(),
+            [g.cout, g.cpg(), m],
+            g.groups,
+            (pl, pr),
+            g.reversed,
+        );
         debug_assert_eq!(sub_g.out_len(), j1 - j0);
         let direct = crate::nonfinite::burn_conv(sub, w.clone(), &sub_g);
         y = y.slice_assign([0..g.batch, 0..g.cout, j0..j1], direct);

@@ -27,46 +27,63 @@ impl Planned for f64 {
     }
 }
 
-/// `S` at the two edges of the full output for one output row: `(start, end, Σ |h|)`, `start`
-/// and `end` each `e = min(m - 1, n + m - 1)` values, full-output indices `0 .. e` and
-/// `n + m - 1 - e ..`, from the magnitudes of the row's input channels (`heads` and `tails`:
-/// the first and the last `min(e, n)` samples of each) and their true-convolution kernels `hs`
-/// (each `m` taps).
+/// The edge sums of one output row: `S` at the first and at the last `e = min(m - 1,
+/// n + m - 1)` full-output indices (`0 .. e` and `n + m - 1 - e ..`), and `Σ |h|` over the
+/// row's kernels.
+pub(crate) struct EdgeRow {
+    /// `S` at full-output indices `0 .. e`.
+    pub start: Vec<f64>,
+    /// `S` at full-output indices `n + m - 1 - e ..`.
+    pub end: Vec<f64>,
+    /// `Σ |h|` over the row's input channels.
+    pub total_h: f64,
+}
+
+/// The edge sums of every output row `(b, o)` (row `b · cout + o`) of a grouped convolution,
+/// from the magnitudes of the input channels' first and last `min(e, n)` samples (`heads` and
+/// `tails`, `[batch, cin, min(e, n)]`) and of the true-convolution kernels (`hs`,
+/// `[cout, cin / groups, m]`).
 ///
-/// The sums are convolutions of non-negative sequences, computed by FFT: in f32 when `single`
-/// (the inputs are f32, and the sums stay far from f32's overflow), else in f64. Their error,
-/// about `ε · max|x| · Σ|h|`, is far below the threshold they are compared with
-/// (`max|x| · Σ|h| / 256`).
+/// The sums are convolutions of non-negative sequences, computed by FFT: each input channel's
+/// and each kernel's spectrum once, their products summed over a row's input channels, one
+/// inverse transform per row and edge. In f32 when `single` (the inputs are f32, and the sums
+/// stay far from f32's overflow), else in f64. Their error, about `ε · max|x| · Σ|h|`, is far
+/// below the threshold they are compared with (`max|x| · Σ|h| / 256`).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn edge_terms(
-    heads: &[Vec<f64>],
-    tails: &[Vec<f64>],
-    hs: &[Vec<f64>],
+    heads: &[f64],
+    tails: &[f64],
+    hs: &[f64],
+    [batch, cin, cout, groups]: [usize; 4],
     n: usize,
     m: usize,
     single: bool,
-) -> (Vec<f64>, Vec<f64>, f64) {
-    let peak = heads
-        .iter()
-        .chain(tails)
-        .flatten()
-        .fold(0.0f64, |a, &v| a.max(v))
-        * hs.iter().flatten().sum::<f64>();
+) -> Vec<EdgeRow> {
+    let peak = heads.iter().chain(tails).fold(0.0f64, |a, &v| a.max(v))
+        * hs.chunks(m)
+            .map(|h| h.iter().sum::<f64>())
+            .fold(0.0, f64::max)
+        * (cin / groups) as f64;
+    let shape = [batch, cin, cout, groups];
     if single && peak < f64::from(f32::MAX) / 1e6 {
-        edge_terms_in::<f32>(heads, tails, hs, n, m)
+        edge_terms_in::<f32>(heads, tails, hs, shape, n, m)
     } else {
-        edge_terms_in::<f64>(heads, tails, hs, n, m)
+        edge_terms_in::<f64>(heads, tails, hs, shape, n, m)
     }
 }
 
 fn edge_terms_in<F: Planned>(
-    heads: &[Vec<f64>],
-    tails: &[Vec<f64>],
-    hs: &[Vec<f64>],
+    heads: &[f64],
+    tails: &[f64],
+    hs: &[f64],
+    [batch, cin, cout, groups]: [usize; 4],
     n: usize,
     m: usize,
-) -> (Vec<f64>, Vec<f64>, f64) {
+) -> Vec<EdgeRow> {
+    use rayon::prelude::*;
     let e = (m - 1).min(n + m - 1);
     let te = e.min(n);
+    let (cpg, opg) = (cin / groups, cout / groups);
     // Both edges are convolutions with h of `te` samples: `te + m - 1` values.
     let f = (te + m).next_power_of_two().max(2);
     let (r2c, c2r) = {
@@ -74,19 +91,27 @@ fn edge_terms_in<F: Planned>(
         (planner.plan_fft_forward(f), planner.plan_fft_inverse(f))
     };
     let of = |v: f64| F::from(v).unwrap_or_else(F::infinity);
-    let spectrum = |v: &[f64]| {
-        let mut buf = vec![F::zero(); f];
-        for (d, &s) in buf.iter_mut().zip(v) {
-            *d = of(s);
-        }
-        let mut spec = r2c.make_output_vec();
-        r2c.process(&mut buf, &mut spec)
-            .expect("forward FFT of magnitudes");
-        spec
+    let spectra = |v: &[f64], len: usize| -> Vec<Vec<Complex<F>>> {
+        v.par_chunks(len)
+            .map(|v| {
+                let mut buf = vec![F::zero(); f];
+                for (d, &s) in buf.iter_mut().zip(v) {
+                    *d = of(s);
+                }
+                let mut spec = r2c.make_output_vec();
+                r2c.process(&mut buf, &mut spec)
+                    .expect("forward FFT of magnitudes");
+                spec
+            })
+            .collect()
     };
+    let (head_specs, tail_specs, h_specs) =
+        (spectra(heads, te), spectra(tails, te), spectra(hs, m));
     let scale = of(1.0 / f as f64);
-    let inverse = |a: &[Complex<F>], b: &[Complex<F>]| {
-        let mut prod: Vec<Complex<F>> = a.iter().zip(b).map(|(x, y)| x * y * scale).collect();
+    let inverse = |mut prod: Vec<Complex<F>>| {
+        for p in prod.iter_mut() {
+            *p = *p * scale;
+        }
         let last = prod.len() - 1;
         prod[0].im = F::zero();
         prod[last].im = F::zero();
@@ -95,19 +120,109 @@ fn edge_terms_in<F: Planned>(
             .expect("inverse FFT of magnitudes");
         out
     };
-    let (mut s_start, mut s_end, mut total) = (vec![0.0; e], vec![0.0; e], 0.0);
     // The end edge's full index k = n + m - 1 - e + r is tail output r + offset.
     let offset = m - 1 - e + te;
-    for ((head_x, tail_x), h) in heads.iter().zip(tails).zip(hs) {
-        total += h.iter().sum::<f64>();
-        let hspec = spectrum(h);
-        let head = inverse(&spectrum(head_x), &hspec);
-        let tail = inverse(&spectrum(tail_x), &hspec);
-        let value = |v: &F| v.to_f64().unwrap_or(f64::NAN).max(0.0);
-        for r in 0..e {
-            s_start[r] += value(&head[r]);
-            s_end[r] += value(&tail[offset + r]);
+    let value = |v: &F| v.to_f64().unwrap_or(f64::NAN).max(0.0);
+    (0..batch * cout)
+        .into_par_iter()
+        .map(|row| {
+            let (b, o) = (row / cout, row % cout);
+            let first = b * cin + (o / opg) * cpg;
+            let (mut head, mut tail) = (
+                vec![Complex::new(F::zero(), F::zero()); f / 2 + 1],
+                vec![Complex::new(F::zero(), F::zero()); f / 2 + 1],
+            );
+            for i in 0..cpg {
+                let h = &h_specs[o * cpg + i];
+                for ((acc, x), h) in head.iter_mut().zip(&head_specs[first + i]).zip(h) {
+                    *acc = *acc + x * h;
+                }
+                for ((acc, x), h) in tail.iter_mut().zip(&tail_specs[first + i]).zip(h) {
+                    *acc = *acc + x * h;
+                }
+            }
+            let (head, tail) = (inverse(head), inverse(tail));
+            EdgeRow {
+                start: head[..e].iter().map(value).collect(),
+                end: tail[offset..offset + e].iter().map(value).collect(),
+                total_h: hs[o * cpg * m..][..cpg * m].iter().sum(),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `S` by its definition: `Σ_i Σ_j h[o, i, j] · x[b, g·C + i, k - j]` over the signal.
+    fn naive(
+        x: &[f64],
+        h: &[f64],
+        shape: [usize; 4],
+        n: usize,
+        m: usize,
+        row: usize,
+        k: usize,
+    ) -> f64 {
+        let [_, cin, cout, groups] = shape;
+        let (cpg, opg) = (cin / groups, cout / groups);
+        let (b, o) = (row / cout, row % cout);
+        let mut s = 0.0;
+        for i in 0..cpg {
+            let xr = &x[(b * cin + (o / opg) * cpg + i) * n..][..n];
+            let hr = &h[(o * cpg + i) * m..][..m];
+            for (j, hj) in hr.iter().enumerate() {
+                if let Some(t) = k.checked_sub(j).filter(|&t| t < n) {
+                    s += hj * xr[t];
+                }
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn edge_sums_match_their_definition_for_grouped_channels() {
+        let mut state = 7u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for (n, m, single) in [(50, 7, false), (3, 9, false), (40, 16, true), (1, 2, false)] {
+            let shape = [2, 4, 6, 2];
+            let [batch, cin, cout, groups] = shape;
+            let x: Vec<f64> = (0..batch * cin * n).map(|_| next()).collect();
+            let h: Vec<f64> = (0..cout * (cin / groups) * m).map(|_| next()).collect();
+            let e = (m - 1).min(n + m - 1);
+            let te = e.min(n);
+            let heads: Vec<f64> = x.chunks(n).flat_map(|r| r[..te].to_vec()).collect();
+            let tails: Vec<f64> = x.chunks(n).flat_map(|r| r[n - te..].to_vec()).collect();
+            let rows = edge_terms(&heads, &tails, &h, shape, n, m, single);
+            assert_eq!(rows.len(), batch * cout);
+            let tol = if single { 1e-5 } else { 1e-12 };
+            for (row, edge) in rows.iter().enumerate() {
+                for k in 0..e {
+                    let want = naive(&x, &h, shape, n, m, row, k);
+                    assert!(
+                        (edge.start[k] - want).abs() <= tol * (1.0 + want),
+                        "n {n} m {m} row {row} start {k}: {} vs {want}",
+                        edge.start[k]
+                    );
+                    let k_end = n + m - 1 - e + k;
+                    let want = naive(&x, &h, shape, n, m, row, k_end);
+                    assert!(
+                        (edge.end[k] - want).abs() <= tol * (1.0 + want),
+                        "n {n} m {m} row {row} end {k_end}: {} vs {want}",
+                        edge.end[k]
+                    );
+                }
+                let o = row % cout;
+                let cpg = cin / groups;
+                let total: f64 = h[o * cpg * m..][..cpg * m].iter().sum();
+                assert!((edge.total_h - total).abs() < 1e-12);
+            }
         }
     }
-    (s_start, s_end, total)
 }

@@ -58,7 +58,7 @@ pub(super) fn repair_edges<T: Real>(
     y: &mut [T],
     guard: &super::fft::Guard,
 ) {
-    let (l, cpg, opg, m, n) = (g.out_len(), g.cpg(), g.opg(), g.m, g.n);
+    let (l, m, n) = (g.out_len(), g.m, g.n);
     if m == 1 {
         return; // every window is whole
     }
@@ -70,43 +70,40 @@ pub(super) fn repair_edges<T: Real>(
     let start = g.full_start();
     // The edges in full-output indices: [0, e) and [n + m - 1 - e, n + m - 1).
     let e = (m - 1).min(n + m - 1);
-    y.par_chunks_mut(l).enumerate().for_each(|(row, yr)| {
-        let (b, o) = (row / g.cout, row % g.cout);
-        let group = o / opg;
-        let rows = (0..cpg).map(|i| &x[(b * g.cin + group * cpg + i) * n..][..n]);
-        let heads: Vec<Vec<f64>> = rows
-            .clone()
-            .map(|r| r[..e.min(n)].iter().map(abs).collect())
-            .collect();
-        let tails: Vec<Vec<f64>> = rows
-            .map(|r| r[n - e.min(n)..].iter().map(abs).collect())
-            .collect();
-        // h: the true-convolution kernel, |wk| reversed.
-        let hs: Vec<Vec<f64>> = (0..cpg)
-            .map(|i| wk[(o * cpg + i) * m..][..m].iter().rev().map(abs).collect())
-            .collect();
-        let (s_start, s_end, total_w) = crate::magnitudes::edge_terms(
-            &heads,
-            &tails,
-            &hs,
-            n,
-            m,
-            T::dtype() == burn::tensor::DType::F32,
-        );
-        let threshold = guard.max_x * total_w / guard.limit;
-        let redo = |k: usize, s: f64, yr: &mut [T]| {
-            let j = k as isize - start as isize;
-            if s < threshold && (0..l as isize).contains(&j) {
-                yr[j as usize] = direct_output(x, wk, g, b, o, j as usize);
+    let te = e.min(n);
+    let rows = x.chunks(n);
+    let heads: Vec<f64> = rows.clone().flat_map(|r| r[..te].iter().map(abs)).collect();
+    let tails: Vec<f64> = rows.flat_map(|r| r[n - te..].iter().map(abs)).collect();
+    // h: the true-convolution kernel, |wk| reversed.
+    let hs: Vec<f64> = wk.chunks(m).flat_map(|k| k.iter().rev().map(abs)).collect();
+    let edges = crate::magnitudes::edge_terms(
+        &heads,
+        &tails,
+        &hs,
+        [g.batch, g.cin, g.cout, g.groups],
+        n,
+        m,
+        T::dtype() == burn::tensor::DType::F32,
+    );
+    y.par_chunks_mut(l)
+        .zip(edges.par_iter())
+        .enumerate()
+        .for_each(|(row, (yr, edge))| {
+            let (b, o) = (row / g.cout, row % g.cout);
+            let threshold = guard.max_x * edge.total_h / guard.limit;
+            let redo = |k: usize, s: f64, yr: &mut [T]| {
+                let j = k as isize - start as isize;
+                if s < threshold && (0..l as isize).contains(&j) {
+                    yr[j as usize] = direct_output(x, wk, g, b, o, j as usize);
+                }
+            };
+            for (k, &s) in edge.start.iter().enumerate() {
+                redo(k, s, yr);
             }
-        };
-        for (k, &s) in s_start.iter().enumerate() {
-            redo(k, s, yr);
-        }
-        for (r, &s) in s_end.iter().enumerate() {
-            redo(n + m - 1 - e + r, s, yr);
-        }
-    });
+            for (r, &s) in edge.end.iter().enumerate() {
+                redo(n + m - 1 - e + r, s, yr);
+            }
+        });
 }
 
 /// NumPy's direct sum over the overlapping terms for output `j` of row `(b, o)`.
