@@ -8,7 +8,7 @@
 //! CPU backends are measured properly by `cargo bench --bench convolve` (group `train`).
 //!
 //! ```text
-//! cargo run --release --example train_check --features wgpu -- --device wgpu
+//! cargo run --release --example train_check --features wgpu -- --device wgpu   # needs flex too (the reference)
 //! ```
 
 mod common;
