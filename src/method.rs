@@ -72,7 +72,7 @@ pub(crate) enum Path {
 
 /// Whether `device` is a CubeCL device (wgpu), where Burn's FFT ops run on the device.
 #[cfg(feature = "wgpu")]
-fn cube_device(device: &Device) -> bool {
+pub(crate) fn cube_device(device: &Device) -> bool {
     matches!(
         device.clone().inner().as_dispatch(),
         burn::backend::DispatchDevice::Cube(_)

@@ -193,6 +193,43 @@ struct TwoLayers {
 }
 
 on_every_backend! {
+    fn gradients_of_a_long_signal_are_exact(device: &Device) {
+        // Regression: Burn 0.22.1's conv1d weight gradient on wgpu is wrong beyond about
+        // 128,000 outputs per call (off by the gradient's own size at 300,000).
+        // Full mode and y.sum(): every sample meets every tap once, so
+        // dL/dw[c, 0, k] = Σ_b Σ_t x[b, c, t] and dL/dx[b, c, t] = Σ_k w[c, 0, k].
+        let device = device.clone().autodiff();
+        let (batch, channels, n, m) = (2, 2, 150_000, 31);
+        let xs = sequence(batch * channels * n, 41);
+        let ws = sequence(channels * m, 42);
+        for method in Method::ALL {
+            let x = t3(&xs, [batch, channels, n], &device).require_grad();
+            let w = t3(&ws, [channels, 1, m], &device).require_grad();
+            let options = burn_npconv::Convolve1dOptions::new(Mode::Full)
+                .with_groups(channels)
+                .with_method(method);
+            let y = burn_npconv::convolve1d(x.clone(), w.clone(), None, options).unwrap();
+            let grads = y.sum().backward();
+            let dw = values(w.grad(&grads).unwrap());
+            let dx = values(x.grad(&grads).unwrap());
+            for c in 0..channels {
+                let (sum, size) = (0..batch)
+                    .flat_map(|b| &xs[(b * channels + c) * n..][..n])
+                    .fold((0.0, 0.0), |(s, a), v| (s + v, a + v.abs()));
+                for k in 0..m {
+                    let got = dw[c * m + k];
+                    assert!((got - sum).abs() <= 1e-5 * size, "{method}: dw[{c}, 0, {k}] = {got}, expected {sum}");
+                }
+                let tap_sum: f64 = ws[c * m..][..m].iter().sum();
+                for b in 0..batch {
+                    let row = &dx[(b * channels + c) * n..][..n];
+                    let worst = row.iter().fold(0.0f64, |w, v| w.max((v - tap_sum).abs()));
+                    assert!(worst <= 1e-5 * (1.0 + tap_sum.abs()), "{method}: dx row ({b}, {c}) off by {worst}");
+                }
+            }
+        }
+    }
+
     fn gradients_satisfy_the_convolution_identities(device: &Device) {
         for method in Method::ALL {
             for shape in shapes() {
