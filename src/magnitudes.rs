@@ -49,7 +49,6 @@ pub(crate) struct EdgeRow {
 /// inverse transform per row and edge. In f32 when `single` (the inputs are f32, and the sums
 /// stay far from f32's overflow), else in f64. Their error, about `ε · max|x| · Σ|h|`, is far
 /// below the threshold they are compared with (`max|x| · Σ|h| / 256`).
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn edge_terms(
     heads: &[f64],
     tails: &[f64],

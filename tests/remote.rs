@@ -513,8 +513,9 @@ fn the_serve_example_requires_its_token_and_stops_on_sigterm() {
     assert_eq!(y, [1.0, 2.5, 4.0]);
 
     // SIGTERM: serve returns and prints `stopped`.
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+    // The shell's own `kill`: a fresh machine may lack procps' /bin/kill.
+    let status = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {}", child.id())])
         .status()
         .unwrap();
     assert!(status.success());
