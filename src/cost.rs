@@ -10,7 +10,7 @@
 
 use burn::tensor::DType;
 
-use crate::cpu::{CpuKernel, SERIAL_FFT_POINTS, SERIAL_MACS};
+use crate::cpu::{CpuKernel, PARALLEL_OUTPUTS, SERIAL_FFT_POINTS, SERIAL_MACS};
 use crate::mode::Geometry;
 
 /// The accuracy model of the FFT paths under `Method::Auto`: an FFT computing in a type of
@@ -74,7 +74,7 @@ impl CpuModel {
         let outputs = g.batch * g.cout * g.out_len();
         let macs = outputs * g.cpg() * g.m;
         let ns = macs as f64 * self.ns_per_mac + outputs as f64 * self.ns_per_output;
-        if macs < SERIAL_MACS {
+        if macs < SERIAL_MACS && outputs < PARALLEL_OUTPUTS {
             ns
         } else {
             ns / PARALLEL_SPEEDUP

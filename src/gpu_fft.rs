@@ -112,7 +112,6 @@ pub(crate) fn repair_edges(
         [g.batch, g.cin, g.cout, g.groups],
         n,
         m,
-        true,
     );
     let (mut last_start, mut first_end) = (None::<usize>, None::<usize>);
     for edge in &edges {

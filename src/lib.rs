@@ -4,6 +4,7 @@
 
 mod backend_kind;
 mod boundary;
+mod buffers;
 mod burn_op;
 mod cost;
 mod cpu;

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
-use super::{Real, SERIAL_MACS, window};
+use super::{PARALLEL_OUTPUTS, Real, SERIAL_MACS, window};
 use crate::mode::Geometry;
 
 /// Outputs per task.
@@ -37,7 +37,7 @@ pub(super) fn conv<T: Real>(x: &[T], wk: &[T], d: &Geometry) -> (Vec<T>, bool) {
         }
     };
     let macs = rows * cpg * m * l;
-    if macs < SERIAL_MACS {
+    if macs < SERIAL_MACS && out.len() < PARALLEL_OUTPUTS {
         let mut scratch = Vec::new();
         for (row, y) in out.chunks_mut(l).enumerate() {
             for (t, yt) in y.chunks_mut(TILE).enumerate() {

@@ -11,6 +11,7 @@ use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
 use super::{Real, SERIAL_FFT_POINTS};
+use crate::buffers;
 use crate::cost::{CpuModel, FFT_DYNAMIC_RANGE};
 use crate::mode::Geometry;
 
@@ -43,26 +44,32 @@ pub(super) fn conv<T: Real, U: Real>(x: &[T], wk: &[T], d: &Geometry) -> (Vec<T>
 
     let n_blocks = n.div_ceil(block);
     let units = d.batch * d.groups;
-    // Transforms of `f` points, over every input and output channel.
-    let transforms = units * n_blocks.min(l.div_ceil(block) + 1) * (cpg + opg);
-    let serial = transforms * f < SERIAL_FFT_POINTS;
+    let serial = runs_serially::<U>(d);
     // Spectra of the true-convolution kernels h = reverse(wk), scaled for the inverse.
-    let spectrum = |k: &[T]| {
-        let mut buf = vec![U::zero(); f];
+    let zero = Complex::new(U::zero(), U::zero());
+    let spectrum = |(spec, k): (&mut [Complex<U>], &[T])| {
+        let mut buf = buffers::take(f, U::zero());
         for (dst, &v) in buf.iter_mut().zip(k.iter().rev()) {
             *dst = to::<T, U>(v) * scale;
         }
-        let mut spec = r2c.make_output_vec();
-        let mut scratch = r2c.make_scratch_vec();
-        r2c.process_with_scratch(&mut buf, &mut spec, &mut scratch)
+        let mut scratch = buffers::reuse(r2c.get_scratch_len(), zero);
+        r2c.process_with_scratch(&mut buf, spec, &mut scratch)
             .expect("forward FFT of a kernel");
-        spec
+        buffers::give(buf);
+        buffers::give(scratch);
     };
-    let spectra: Vec<Complex<U>> = if wk.len() / m * f < SERIAL_FFT_POINTS {
-        wk.chunks(m).flat_map(spectrum).collect()
+    let mut spectra = buffers::reuse(wk.len() / m * bins, zero);
+    if wk.len() / m * f < SERIAL_FFT_POINTS {
+        spectra
+            .chunks_mut(bins)
+            .zip(wk.chunks(m))
+            .for_each(spectrum);
     } else {
-        wk.par_chunks(m).flat_map_iter(spectrum).collect()
-    };
+        spectra
+            .par_chunks_mut(bins)
+            .zip(wk.par_chunks(m))
+            .for_each(spectrum);
+    }
     let threads = rayon::current_num_threads().max(1);
     // Pieces per unit: disjoint output ranges, each computing the blocks that reach it (the
     // blocks straddling two pieces are transformed twice).
@@ -103,12 +110,12 @@ pub(super) fn conv<T: Real, U: Real>(x: &[T], wk: &[T], d: &Geometry) -> (Vec<T>
         let (p0, p1) = (start + j0, start + j0 + rows[0].len());
         let k0 = (p0 + 1).saturating_sub(block + m - 1).div_ceil(block);
         let k1 = p1.div_ceil(block).min(n_blocks);
-        let mut buf = vec![U::zero(); f];
-        let zero = Complex::new(U::zero(), U::zero());
-        let mut xspec = vec![vec![zero; bins]; cpg];
-        let mut acc = vec![zero; bins];
-        let mut scratch_f = r2c.make_scratch_vec();
-        let mut scratch_i = c2r.make_scratch_vec();
+        // Each written before it is read (`buf`'s tail is zeroed per block).
+        let mut buf = buffers::reuse(f, U::zero());
+        let mut xspec: Vec<_> = (0..cpg).map(|_| buffers::reuse(bins, zero)).collect();
+        let mut acc = buffers::reuse(bins, zero);
+        let mut scratch_f = buffers::reuse(r2c.get_scratch_len(), zero);
+        let mut scratch_i = buffers::reuse(c2r.get_scratch_len(), zero);
         for kb in k0..k1 {
             let x0 = kb * block;
             let x1 = (x0 + block).min(n);
@@ -149,13 +156,38 @@ pub(super) fn conv<T: Real, U: Real>(x: &[T], wk: &[T], d: &Geometry) -> (Vec<T>
                 }
             }
         }
+        xspec.into_iter().for_each(buffers::give);
+        buffers::give(buf);
+        buffers::give(acc);
+        buffers::give(scratch_f);
+        buffers::give(scratch_i);
     };
     if serial {
         work.into_iter().for_each(run);
     } else {
         work.into_par_iter().for_each(run);
     }
+    buffers::give(spectra);
     (out, !nonfinite.into_inner())
+}
+
+/// Whether [`conv`] computing in `U` runs on the calling thread: fewer transformed points
+/// (transforms of `f` points over every input and output channel) than `SERIAL_FFT_POINTS`.
+fn runs_serially<U: Real>(d: &Geometry) -> bool {
+    let (l, cpg, opg, m, n) = (d.out_len(), d.cpg(), d.opg(), d.m, d.n);
+    let f = CpuModel::of(U::dtype()).fft_len(n, m, cpg, opg);
+    let block = f - m + 1;
+    let transforms =
+        d.batch * d.groups * n.div_ceil(block).min(l.div_ceil(block) + 1) * (cpg + opg);
+    transforms * f < SERIAL_FFT_POINTS
+}
+
+/// Whether [`conv_in`] runs on the calling thread.
+pub(super) fn serial<T: Real>(d: &Geometry, precision: Precision) -> bool {
+    match precision {
+        Precision::Input => runs_serially::<T>(d),
+        Precision::F64 => runs_serially::<f64>(d),
+    }
 }
 
 /// The type an FFT convolution computes in.
@@ -255,14 +287,52 @@ fn guard_of<T: Real>(x: &[T], wk: &[T], d: &Geometry) -> Option<Guard> {
 /// Chunks are rounded down to whole vector lanes (never longer than `chunk`, so every window
 /// of `2 · chunk` samples still holds a whole one): one branch-free pass.
 fn range<T: Real>(v: &[T], chunk: usize) -> Option<(f64, f64)> {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::Isa::detected() != super::simd::Isa::Portable {
+        // SAFETY: every copy but the portable one needs AVX2 and FMA, which `detected` checked.
+        return unsafe { range_avx2(v, chunk) };
+    }
+    range_body(v, chunk)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn range_avx2<T: Real>(v: &[T], chunk: usize) -> Option<(f64, f64)> {
+    range_body(v, chunk)
+}
+
+/// The larger of two values, as one vector instruction (`maxps`): NaN need not propagate here,
+/// since the total detects it.
+#[inline(always)]
+fn larger<T: Real>(a: T, b: T) -> T {
+    if a > b { a } else { b }
+}
+
+/// The sum and the maximum of 16 lanes, folded pairwise (a tree of vector operations rather
+/// than a chain of dependent scalar ones).
+#[inline(always)]
+fn fold16<T: Real>(mut sums: [T; 16], mut maxs: [T; 16]) -> (T, T) {
+    let mut w = 8;
+    while w > 0 {
+        for q in 0..w {
+            sums[q] = sums[q] + sums[q + w];
+            maxs[q] = larger(maxs[q], maxs[q + w]);
+        }
+        w /= 2;
+    }
+    (sums[0], maxs[0])
+}
+
+#[inline(always)]
+fn range_body<T: Real>(v: &[T], chunk: usize) -> Option<(f64, f64)> {
     const L: usize = 16;
     let chunk = if chunk >= L { chunk / L * L } else { chunk }
         .min(v.len())
         .max(1);
     let mut max = T::zero();
     let mut min_sum = T::infinity();
-    // NaN and ±inf make the total NaN or inf (`min` and `max` skip a NaN); so does a total
-    // near overflow, which leaves the FFT anyway.
+    // NaN and ±inf make the total NaN or inf (the maxima skip a NaN); so does a total near
+    // overflow, which leaves the FFT anyway.
     let mut total = T::zero();
     let whole = v.len() / chunk * chunk;
     for c in v[..whole].chunks_exact(chunk) {
@@ -273,17 +343,16 @@ fn range<T: Real>(v: &[T], chunk: usize) -> Option<(f64, f64)> {
             for q in 0..L {
                 let a = l[q].abs();
                 sums[q] = sums[q] + a;
-                maxs[q] = maxs[q].max(a);
+                maxs[q] = larger(maxs[q], a);
             }
         }
-        let mut sum = sums.iter().fold(T::zero(), |s, &v| s + v);
-        let mut m = maxs.iter().fold(T::zero(), |s, &v| s.max(v));
+        let (mut sum, mut m) = fold16(sums, maxs);
         for &t in tail {
             sum = sum + t.abs();
-            m = m.max(t.abs());
+            m = larger(m, t.abs());
         }
-        max = max.max(m);
-        min_sum = min_sum.min(sum);
+        max = larger(max, m);
+        min_sum = if sum < min_sum { sum } else { min_sum };
         total = total + sum;
     }
     if !total.is_finite() {
@@ -296,7 +365,7 @@ fn range<T: Real>(v: &[T], chunk: usize) -> Option<(f64, f64)> {
         return None;
     }
     for &t in rest {
-        max = max.max(t.abs());
+        max = larger(max, t.abs());
     }
     Some((to(max), to::<T, f64>(min_sum) / chunk as f64))
 }
