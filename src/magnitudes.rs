@@ -68,6 +68,12 @@ pub(crate) fn edge_terms(
     }
 }
 
+/// The length of the transforms of [`edge_terms`] for `n` samples and `m` taps: both edges
+/// are convolutions with h of `min(m - 1, n)` samples.
+pub(crate) fn edge_len(n: usize, m: usize) -> usize {
+    ((m - 1).min(n) + m).next_power_of_two().max(2)
+}
+
 /// [`edge_terms`] computed in `F` on `|x| · ax` and `|h| · ah`.
 fn edge_terms_in<F: Planned>(
     heads: &[f64],
@@ -82,8 +88,7 @@ fn edge_terms_in<F: Planned>(
     let e = (m - 1).min(n + m - 1);
     let te = e.min(n);
     let (cpg, opg) = (cin / groups, cout / groups);
-    // Both edges are convolutions with h of `te` samples: `te + m - 1` values.
-    let f = (te + m).next_power_of_two().max(2);
+    let f = edge_len(n, m);
     let (r2c, c2r) = {
         let mut planner = F::planner().lock().unwrap_or_else(|e| e.into_inner());
         (planner.plan_fft_forward(f), planner.plan_fft_inverse(f))

@@ -57,6 +57,11 @@ pub(crate) const SERIAL_MACS: usize = 3 << 20;
 /// two).
 pub(crate) const PARALLEL_OUTPUTS: usize = 1 << 18;
 
+/// The length of `Auto`'s edge transforms from which they run on another thread while a
+/// one-thread FFT runs (see [`conv`]).
+#[cfg(cpu_kernels)]
+const JOIN_EDGE_LEN: usize = 4096;
+
 /// FFT points (transform length × transforms) below which the FFT path runs on the calling
 /// thread.
 pub(crate) const SERIAL_FFT_POINTS: usize = 1 << 17;
@@ -133,17 +138,22 @@ pub(crate) fn conv<T: Real>(
                 None => direct::conv(x, &wk, g),
                 Some(precision) => {
                     // The magnitudes at the signal's edges need only the inputs: when the FFT
-                    // runs on one thread, they are computed on another meanwhile.
-                    let ((mut y, finite), edges) =
-                        if guard.is_some() && fft::serial::<T>(g, precision) {
-                            let (conv, edges) = rayon::join(
-                                || fft::conv_in(x, &wk, g, precision),
-                                || nonfinite::edge_sums(x, &wk, g),
-                            );
-                            (conv, Some(edges))
-                        } else {
-                            (fft::conv_in(x, &wk, g, precision), None)
-                        };
+                    // runs on one thread and they are worth a hand-off to another (transforms
+                    // of 4,096 points or more, from M = 2,048: rayon's hand-off costs about
+                    // 10 µs, the edges of a 255-tap kernel a few), they are computed there
+                    // meanwhile.
+                    let join = guard.is_some()
+                        && fft::serial::<T>(g, precision)
+                        && crate::magnitudes::edge_len(g.n, g.m) >= JOIN_EDGE_LEN;
+                    let ((mut y, finite), edges) = if join {
+                        let (conv, edges) = rayon::join(
+                            || fft::conv_in(x, &wk, g, precision),
+                            || nonfinite::edge_sums(x, &wk, g),
+                        );
+                        (conv, Some(edges))
+                    } else {
+                        (fft::conv_in(x, &wk, g, precision), None)
+                    };
                     if finite {
                         if let Some(guard) = guard {
                             // The outputs at the signal's edges that the guard's rule does
