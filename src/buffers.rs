@@ -2,9 +2,9 @@
 //!
 //! A transform of 16,384 f64 points works on buffers of 128 KiB, which the allocator maps
 //! fresh for each call and unmaps after it: page faults, zeroing and (with two threads)
-//! TLB shootdowns took about a third of an FFT convolution of 10,000 samples with a
-//! 4,095-tap kernel. Each thread keeps a few buffers instead ([`take`] and [`give`]); outputs
-//! returned to the caller are never pooled.
+//! TLB shootdowns took a fifth to a third of an FFT convolution of 10,000 samples with a
+//! 4,095-tap kernel (`perf`). Each thread keeps a few buffers instead ([`take`], [`reuse`]
+//! and [`give`]); outputs returned to the caller are never pooled.
 
 use std::any::{Any, TypeId};
 use std::cell::RefCell;

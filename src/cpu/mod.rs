@@ -139,20 +139,17 @@ pub(crate) fn conv<T: Real>(
                 Some(precision) => {
                     // The magnitudes at the signal's edges need only the inputs: when the FFT
                     // runs on one thread and they are worth a hand-off to another (transforms
-                    // of 4,096 points or more, from M = 2,048: rayon's hand-off costs about
-                    // 10 µs, the edges of a 255-tap kernel a few), they are computed there
-                    // meanwhile.
+                    // of 4,096 points or more, from M = 2,048: a hand-off costs about 10 µs,
+                    // the edges of a 255-tap kernel a few), they are computed there meanwhile.
                     let join = guard.is_some()
                         && fft::serial::<T>(g, precision)
                         && crate::magnitudes::edge_len(g.n, g.m) >= JOIN_EDGE_LEN;
-                    let ((mut y, finite), edges) = if join {
-                        let (conv, edges) = rayon::join(
-                            || fft::conv_in(x, &wk, g, precision),
-                            || nonfinite::edge_sums(x, &wk, g),
-                        );
-                        (conv, Some(edges))
+                    let (edges, (mut y, finite)) = if join {
+                        let job = nonfinite::EdgeJob::start(x, &wk, g);
+                        let conv = fft::conv_in(x, &wk, g, precision);
+                        (Some(job.finish()), conv)
                     } else {
-                        (fft::conv_in(x, &wk, g, precision), None)
+                        (None, fft::conv_in(x, &wk, g, precision))
                     };
                     if finite {
                         if let Some(guard) = guard {
@@ -407,6 +404,41 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// `Auto`'s edge check with its sums computed on another thread (a one-thread FFT, edge
+    /// transforms of 8,192 points): a signal whose first and last samples are a million times
+    /// quieter than the rest keeps each edge output within a small multiple of its own terms.
+    #[test]
+    fn quiet_edges_are_repaired_when_the_edge_sums_run_beside_the_fft() {
+        let (n, m) = (10_000, 2_500);
+        let d = Geometry {
+            reversed: true,
+            ..geometry([1, 1, n], [1, 1, m], 1, (m - 1, m - 1))
+        };
+        assert!(
+            crate::magnitudes::edge_len(n, m) >= JOIN_EDGE_LEN
+                && fft::serial::<f32>(&d, fft::Precision::Input),
+            "the test must take the hand-off"
+        );
+        let mut x = values(n, 5);
+        for i in (0..40).chain(n - 40..n) {
+            x[i] *= 1e-6;
+        }
+        let w = values(m, 9);
+        let got = conv(&x, &w, &d, CpuKernel::Fft, true);
+        let want = naive(&x, &w, &d);
+        let own = naive(
+            &x.iter().map(|v| v.abs()).collect::<Vec<_>>(),
+            &w.iter().map(|v| v.abs()).collect::<Vec<_>>(),
+            &d,
+        );
+        let l = d.out_len();
+        for j in (0..60).chain(l - 60..l) {
+            let err = (f64::from(got[j]) - want[j]).abs();
+            let bound = 32.0 * f64::from(f32::EPSILON) * own[j];
+            assert!(err <= bound, "output {j}: off by {err:e}, bound {bound:e}");
         }
     }
 

@@ -9,7 +9,11 @@
 //! and [`repair`] recomputes, as NumPy's direct sum, exactly the outputs that have a
 //! non-finite factor among their terms.
 
+use std::sync::{Arc, Mutex, mpsc};
+
 use rayon::prelude::*;
+
+use crate::magnitudes::EdgeRow;
 
 use super::Real;
 use crate::mode::Geometry;
@@ -82,7 +86,7 @@ pub(super) fn repair_edges<T: Real>(
     g: &Geometry,
     y: &mut [T],
     guard: &super::fft::Guard,
-    edges: &[crate::magnitudes::EdgeRow],
+    edges: &[EdgeRow],
 ) {
     let (l, m, n) = (g.out_len(), g.m, g.n);
     if m == 1 {
@@ -112,43 +116,104 @@ pub(super) fn repair_edges<T: Real>(
 }
 
 /// The magnitudes of the edge outputs' own terms that [`repair_edges`] compares with its
-/// threshold, one [`EdgeRow`](crate::magnitudes::EdgeRow) per output row (none when `m == 1`).
-pub(super) fn edge_sums<T: Real>(
-    x: &[T],
-    wk: &[T],
-    g: &Geometry,
-) -> Vec<crate::magnitudes::EdgeRow> {
-    let (m, n) = (g.m, g.n);
-    if m == 1 {
-        return Vec::new(); // every window is whole
+/// threshold, one [`EdgeRow`] per output row (none when `m == 1`).
+pub(super) fn edge_sums<T: Real>(x: &[T], wk: &[T], g: &Geometry) -> Vec<EdgeRow> {
+    EdgeInputs::of(x, wk, g).sums()
+}
+
+/// What [`edge_sums`] works on, owned: the magnitudes of each input channel's edges and of
+/// the kernels, in f64.
+pub(super) struct EdgeInputs {
+    heads: Vec<f64>,
+    tails: Vec<f64>,
+    hs: Vec<f64>,
+    shape: [usize; 4],
+    n: usize,
+    m: usize,
+}
+
+impl EdgeInputs {
+    pub(super) fn of<T: Real>(x: &[T], wk: &[T], g: &Geometry) -> EdgeInputs {
+        let (m, n) = (g.m, g.n);
+        let abs = |v: &T| {
+            realfft::num_traits::ToPrimitive::to_f64(v)
+                .unwrap_or(f64::NAN)
+                .abs()
+        };
+        // The edges in full-output indices: [0, e) and [n + m - 1 - e, n + m - 1).
+        let e = (m.max(1) - 1).min(n + m - 1);
+        let te = e.min(n);
+        let (mut heads, mut tails) = (Vec::with_capacity(x.len() / n * te), Vec::new());
+        tails.reserve(heads.capacity());
+        for r in x.chunks(n) {
+            heads.extend(r[..te].iter().map(abs));
+            tails.extend(r[n - te..].iter().map(abs));
+        }
+        // h: the true-convolution kernel, |wk| reversed.
+        let mut hs = Vec::with_capacity(wk.len());
+        for k in wk.chunks(m) {
+            hs.extend(k.iter().rev().map(abs));
+        }
+        EdgeInputs {
+            heads,
+            tails,
+            hs,
+            shape: [g.batch, g.cin, g.cout, g.groups],
+            n,
+            m,
+        }
     }
-    let abs = |v: &T| {
-        realfft::num_traits::ToPrimitive::to_f64(v)
-            .unwrap_or(f64::NAN)
-            .abs()
-    };
-    // The edges in full-output indices: [0, e) and [n + m - 1 - e, n + m - 1).
-    let e = (m - 1).min(n + m - 1);
-    let te = e.min(n);
-    let (mut heads, mut tails) = (Vec::with_capacity(x.len() / n * te), Vec::new());
-    tails.reserve(heads.capacity());
-    for r in x.chunks(n) {
-        heads.extend(r[..te].iter().map(abs));
-        tails.extend(r[n - te..].iter().map(abs));
+
+    pub(super) fn sums(&self) -> Vec<EdgeRow> {
+        if self.m == 1 {
+            return Vec::new(); // every window is whole
+        }
+        crate::magnitudes::edge_terms(
+            &self.heads,
+            &self.tails,
+            &self.hs,
+            self.shape,
+            self.n,
+            self.m,
+        )
     }
-    // h: the true-convolution kernel, |wk| reversed.
-    let mut hs = Vec::with_capacity(wk.len());
-    for k in wk.chunks(m) {
-        hs.extend(k.iter().rev().map(abs));
+}
+
+/// [`edge_sums`] handed to rayon's pool while the caller does other work ([`EdgeJob::start`]),
+/// then collected ([`EdgeJob::finish`]). Unlike `rayon::join` from a thread outside the pool
+/// (which queues both halves and puts the caller to sleep until a worker has run them), the
+/// caller goes on at once; if no worker has picked the job up by the time the caller needs
+/// it, the caller computes it itself instead of waiting for a worker to wake.
+pub(super) struct EdgeJob {
+    slot: Arc<Mutex<Option<EdgeInputs>>>,
+    done: mpsc::Receiver<Vec<EdgeRow>>,
+}
+
+impl EdgeJob {
+    pub(super) fn start<T: Real>(x: &[T], wk: &[T], g: &Geometry) -> EdgeJob {
+        let slot = Arc::new(Mutex::new(Some(EdgeInputs::of(x, wk, g))));
+        let (tx, done) = mpsc::channel();
+        let theirs = Arc::clone(&slot);
+        rayon::spawn(move || {
+            let inputs = theirs.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(inputs) = inputs {
+                // The caller may have gone (a panic): nothing to report then.
+                let _ = tx.send(inputs.sums());
+            }
+        });
+        EdgeJob { slot, done }
     }
-    crate::magnitudes::edge_terms(
-        &heads,
-        &tails,
-        &hs,
-        [g.batch, g.cin, g.cout, g.groups],
-        n,
-        m,
-    )
+
+    pub(super) fn finish(self) -> Vec<EdgeRow> {
+        let inputs = self.slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match inputs {
+            Some(inputs) => inputs.sums(),
+            None => self
+                .done
+                .recv()
+                .expect("the edge sums' job ends with a result"),
+        }
+    }
 }
 
 /// NumPy's direct sum over the overlapping terms for output `j` of row `(b, o)`.
