@@ -141,6 +141,9 @@ pub(crate) fn conv<T: Real>(
                     // runs on one thread and they are worth a hand-off to another (transforms
                     // of 4,096 points or more, from M = 2,048: a hand-off costs about 10 µs,
                     // the edges of a 255-tap kernel a few), they are computed there meanwhile.
+                    // Only outputs of the full output's first and last `m - 1` need it:
+                    // `valid` mode has none of them.
+                    let guard = guard.filter(|_| nonfinite::edges_in_output(g));
                     let join = guard.is_some()
                         && fft::serial::<T>(g, precision)
                         && crate::magnitudes::edge_len(g.n, g.m) >= JOIN_EDGE_LEN;
@@ -439,6 +442,19 @@ mod tests {
             let err = (f64::from(got[j]) - want[j]).abs();
             let bound = 32.0 * f64::from(f32::EPSILON) * own[j];
             assert!(err <= bound, "output {j}: off by {err:e}, bound {bound:e}");
+        }
+    }
+
+    /// The edge check runs only where the output holds edge outputs: never in `valid` mode.
+    #[test]
+    fn valid_outputs_hold_no_edge_outputs() {
+        use crate::mode::{Mode, Operation};
+        for (n, m) in [(1000, 255), (10, 10), (5, 9), (100, 1)] {
+            for mode in Mode::NUMPY {
+                let g = Geometry::numpy([1, 1, n], [1, 1, m], 1, mode, Operation::Convolution);
+                let want = m > 1 && (mode != Mode::Valid || n < m);
+                assert_eq!(nonfinite::edges_in_output(&g), want, "{mode} n {n} m {m}");
+            }
         }
     }
 

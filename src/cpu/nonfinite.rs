@@ -115,6 +115,15 @@ pub(super) fn repair_edges<T: Real>(
         });
 }
 
+/// Whether the output of `g` holds any of the full output's first and last `min(m - 1, n + m -
+/// 1)` values, the outputs [`repair_edges`] checks.
+pub(super) fn edges_in_output(g: &Geometry) -> bool {
+    let (m, n) = (g.m, g.n);
+    let e = (m.max(1) - 1).min(n + m - 1);
+    let (start, l) = (g.full_start(), g.out_len());
+    e > 0 && l > 0 && (start < e || start + l > n + m - 1 - e)
+}
+
 /// The magnitudes of the edge outputs' own terms that [`repair_edges`] compares with its
 /// threshold, one [`EdgeRow`] per output row (none when `m == 1`).
 pub(super) fn edge_sums<T: Real>(x: &[T], wk: &[T], g: &Geometry) -> Vec<EdgeRow> {
