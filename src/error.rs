@@ -165,6 +165,16 @@ pub enum ConvolveError {
         device: String,
     },
 
+    /// The device failed while computing the convolution or reading its result back (out of
+    /// memory, a lost device): Burn's own error, as text.
+    #[error("the device {device} failed during the convolution: {reason}")]
+    DeviceFailure {
+        /// The device.
+        device: String,
+        /// What Burn said.
+        reason: String,
+    },
+
     /// A remote device's server did not answer (it stopped, or the connection broke).
     #[error("the remote device {device} failed: {reason} (is its server still running?)")]
     RemoteDevice {

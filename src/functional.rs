@@ -260,7 +260,7 @@ pub(crate) fn run(
         }
     };
     let y = match path(method, &device, compute, &g) {
-        Path::Burn => nonfinite::numpy_sums(x, weight, &g, false, |x, w| burn_conv(x, w, &g)),
+        Path::Burn => nonfinite::numpy_sums(x, weight, &g, false, |x, w| burn_conv(x, w, &g))?,
         #[cfg(feature = "wgpu")]
         Path::DeviceFft => {
             let fft = |x: Tensor<3>, w: Tensor<3>| {
@@ -268,14 +268,16 @@ pub(crate) fn run(
             };
             if method == Method::Auto {
                 match crate::gpu_fft::accurate(&x, &weight, &g) {
-                    None => nonfinite::numpy_sums(x, weight, &g, false, |x, w| burn_conv(x, w, &g)),
+                    None => {
+                        nonfinite::numpy_sums(x, weight, &g, false, |x, w| burn_conv(x, w, &g))?
+                    }
                     Some(max_x) => {
-                        let y = fft(x.clone(), weight.clone());
+                        let y = fft(x.clone(), weight.clone())?;
                         crate::gpu_fft::repair_edges(&x, &weight, &g, y, max_x)
                     }
                 }
             } else {
-                fft(x, weight)
+                fft(x, weight)?
             }
         }
         Path::Cpu(kernel) => cpu_conv1d(

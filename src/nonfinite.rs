@@ -12,11 +12,20 @@
 use burn::tensor::module::conv1d;
 use burn::tensor::{Bool, Tensor};
 
+use crate::error::ConvolveError;
 use crate::mode::Geometry;
 
-/// Whether every value of `t` is finite: one reduction, read back to the host.
-pub(crate) fn all_finite<const D: usize>(t: &Tensor<D>) -> bool {
-    t.clone().is_finite().all().into_scalar::<bool>()
+/// Whether every value of `t` is finite: one reduction, read back to the host. A device that
+/// fails to compute `t` (out of memory) gives [`ConvolveError::DeviceFailure`], not a panic.
+pub(crate) fn all_finite<const D: usize>(t: &Tensor<D>) -> Result<bool, ConvolveError> {
+    t.clone()
+        .is_finite()
+        .all()
+        .try_into_scalar::<bool>()
+        .map_err(|e| ConvolveError::DeviceFailure {
+            device: format!("{:?}", t.device()),
+            reason: e.to_string(),
+        })
 }
 
 /// Outputs (batch × length) of one Burn `conv1d` call above which, on a CubeCL device under
@@ -80,28 +89,28 @@ pub(crate) fn numpy_sums(
     g: &Geometry,
     fft: bool,
     compute: impl Fn(Tensor<3>, Tensor<3>) -> Tensor<3>,
-) -> Tensor<3> {
-    if all_finite(&x) && all_finite(&w) {
+) -> Result<Tensor<3>, ConvolveError> {
+    if all_finite(&x)? && all_finite(&w)? {
         let y = compute(x.clone(), w.clone());
-        return if fft && !all_finite(&y) {
+        return Ok(if fft && !all_finite(&y)? {
             burn_conv(x, w, g)
         } else {
             y
-        };
+        });
     }
     let finite_part = |t: &Tensor<3>| t.clone().mask_fill(t.clone().is_finite().bool_not(), 0.0);
     let (xf, wf) = (finite_part(&x), finite_part(&w));
     let y = compute(xf.clone(), wf.clone());
     // The finite part may overflow too (values near the largest float): summed directly.
-    let y = if fft && !all_finite(&y) {
+    let y = if fft && !all_finite(&y)? {
         burn_conv(xf, wf, g)
     } else {
         y
     };
     let [nan, pos, neg] = counts(&x, &w, g);
-    y.mask_fill(pos, f64::INFINITY)
+    Ok(y.mask_fill(pos, f64::INFINITY)
         .mask_fill(neg, f64::NEG_INFINITY)
-        .mask_fill(nan, f64::NAN)
+        .mask_fill(nan, f64::NAN))
 }
 
 /// Which outputs NumPy's sum makes NaN, `+inf` and `-inf`: `[batch, cout, out_len]` masks.
