@@ -60,7 +60,7 @@ pub(crate) const PARALLEL_OUTPUTS: usize = 1 << 18;
 /// The length of `Auto`'s edge transforms from which they run on another thread while a
 /// one-thread FFT runs (see [`conv`]).
 #[cfg(cpu_kernels)]
-const JOIN_EDGE_LEN: usize = 4096;
+const HAND_OFF_EDGE_LEN: usize = 4096;
 
 /// FFT points (transform length × transforms) below which the FFT path runs on the calling
 /// thread.
@@ -144,10 +144,10 @@ pub(crate) fn conv<T: Real>(
                     // Only outputs of the full output's first and last `m - 1` need it:
                     // `valid` mode has none of them.
                     let guard = guard.filter(|_| nonfinite::edges_in_output(g));
-                    let join = guard.is_some()
+                    let hand_off = guard.is_some()
                         && fft::serial::<T>(g, precision)
-                        && crate::magnitudes::edge_len(g.n, g.m) >= JOIN_EDGE_LEN;
-                    let (edges, (mut y, finite)) = if join {
+                        && crate::magnitudes::edge_len(g.n, g.m) >= HAND_OFF_EDGE_LEN;
+                    let (edges, (mut y, finite)) = if hand_off {
                         let job = nonfinite::EdgeJob::start(x, &wk, g);
                         let conv = fft::conv_in(x, &wk, g, precision);
                         (Some(job.finish()), conv)
@@ -421,7 +421,7 @@ mod tests {
             ..geometry([1, 1, n], [1, 1, m], 1, (m - 1, m - 1))
         };
         assert!(
-            crate::magnitudes::edge_len(n, m) >= JOIN_EDGE_LEN
+            crate::magnitudes::edge_len(n, m) >= HAND_OFF_EDGE_LEN
                 && fft::serial::<f32>(&d, fft::Precision::Input),
             "the test must take the hand-off"
         );
