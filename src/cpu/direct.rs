@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
+use super::simd::{Isa, correlate_checked, correlate_into, correlate_write};
 use super::{PARALLEL_OUTPUTS, Real, SERIAL_MACS, window};
 use crate::mode::Geometry;
 
@@ -20,23 +21,47 @@ pub(super) fn conv<T: Real>(x: &[T], wk: &[T], d: &Geometry) -> (Vec<T>, bool) {
     let len = d.batch * d.cout * l;
     // The output is allocated without zeroing it (`vec![0; len]` zeroes memory the allocator
     // reuses, a pass over the whole output: a third of a 3-tap f64 convolution of 100,000
-    // samples); each tile zeroes its own part while it is in L1, on the thread that computes
-    // it (which also writes fresh pages before reading them, see the module docs of `cpu`).
+    // samples); the kernel writes each tile's sums over it, on the thread that computes it
+    // (which also writes fresh pages before reading them, see the module docs of `cpu`).
     let mut out: Vec<T> = Vec::with_capacity(len);
     let rows = d.batch * d.cout;
     let nonfinite = AtomicBool::new(false);
     // One tile of row `row` (outputs `j0..j0 + yt.len()`), over the row's input channels.
     let tile_task = |row: usize, j0: usize, yt: &mut [MaybeUninit<T>], scratch: &mut Vec<T>| {
-        let yt = zeroed(yt);
         let (b, o) = (row / d.cout, row % d.cout);
         let g = o / opg;
-        for i in 0..cpg {
-            let xr = &x[(b * d.cin + g * cpg + i) * n..][..n];
-            let kr = &wk[(o * cpg + i) * m..][..m];
-            let xs = window(xr, j0 as isize - d.left as isize, yt.len() + m - 1, scratch);
-            super::simd::correlate_into(xs, kr, yt);
+        let xr = |i: usize| &x[(b * d.cin + g * cpg + i) * n..][..n];
+        let kr = |i: usize| &wk[(o * cpg + i) * m..][..m];
+        // Outputs whose windows lie inside the signal read it in place (`lo..hi`); only those
+        // at its ends read a zero-padded copy of their inputs.
+        let end = j0 + yt.len();
+        let lo = d.left.clamp(j0, end);
+        let hi = (n + d.left + 1).saturating_sub(m).clamp(lo, end);
+        let mut finite = true;
+        let mut rest = yt;
+        for (from, to) in [(j0, lo), (lo, hi), (hi, end)] {
+            let (part, tail) = std::mem::take(&mut rest).split_at_mut(to - from);
+            rest = tail;
+            if part.is_empty() {
+                continue;
+            }
+            let start = from as isize - d.left as isize;
+            let span = part.len() + m - 1;
+            // The first channel writes the outputs (no zeroing first), the others add to them;
+            // the last checks the sums for NaN and ±inf while they are in registers.
+            let xs = window(xr(0), start, span, scratch);
+            let (ys, mut ok) = correlate_write(Isa::detected(), xs, kr(0), part, cpg == 1);
+            for i in 1..cpg {
+                let xs = window(xr(i), start, span, scratch);
+                if i + 1 == cpg {
+                    ok = correlate_checked(xs, kr(i), ys);
+                } else {
+                    correlate_into(xs, kr(i), ys);
+                }
+            }
+            finite &= ok;
         }
-        if !super::nonfinite::all_finite(yt) {
+        if !finite {
             nonfinite.store(true, Ordering::Relaxed);
         }
     };
@@ -65,17 +90,8 @@ pub(super) fn conv<T: Real>(x: &[T], wk: &[T], d: &Geometry) -> (Vec<T>, bool) {
                 });
         });
     }
-    // SAFETY: the tiles cover `0..len` (chunks of the rows of `spare`), and each wrote every
-    // value of its tile (`zeroed`) before the kernel accumulated into it.
+    // SAFETY: the tiles cover `0..len` (chunks of the rows of `spare`), and each tile's parts
+    // cover it, every value written by `correlate_write`.
     unsafe { out.set_len(len) };
     (out, !nonfinite.into_inner())
-}
-
-/// `v` filled with zeros, as initialised values.
-fn zeroed<T: Real>(v: &mut [MaybeUninit<T>]) -> &mut [T] {
-    for slot in v.iter_mut() {
-        slot.write(T::zero());
-    }
-    // SAFETY: every element was just written; `MaybeUninit<T>` has `T`'s layout.
-    unsafe { &mut *(v as *mut [MaybeUninit<T>] as *mut [T]) }
 }

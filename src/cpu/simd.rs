@@ -9,6 +9,7 @@
 //! AVX2's 256-bit registers. The AVX-512 copy writes its 512-bit blocks (128 f32, 64 f64) with
 //! intrinsics, since the compiler keeps plain loops at 256 bits.
 
+use std::mem::MaybeUninit;
 use std::sync::OnceLock;
 
 use super::Real;
@@ -68,6 +69,60 @@ pub(crate) fn correlate_into<T: Real>(x: &[T], w: &[T], y: &mut [T]) {
 /// # Panics
 /// If this CPU does not run `isa` ([`Isa::available`]), or `x` is too short.
 pub(crate) fn correlate_with<T: Real>(isa: Isa, x: &[T], w: &[T], y: &mut [T]) {
+    // SAFETY: `y` is initialised, and the kernel writes only sums into it.
+    unsafe { run(isa, x, w, as_uninit(y), true, false) };
+}
+
+/// [`correlate_into`], and whether every value of `y` it leaves is finite, checked while the
+/// sums are in registers (`v · 0` is NaN exactly for NaN and ±inf): a separate pass over the
+/// outputs costs about as much as a 3-tap kernel's loads.
+pub(crate) fn correlate_checked<T: Real>(x: &[T], w: &[T], y: &mut [T]) -> bool {
+    // SAFETY: as in `correlate_with`.
+    unsafe { run(Isa::detected(), x, w, as_uninit(y), true, true) }
+}
+
+/// `y[j] = Σ_k w[k] · x[j + k]`, overwriting `y` (which need not be initialised, so nothing
+/// zeroes it first); returns `y` initialised and, where `check`, whether every value is finite
+/// (else `true`). `isa` as in [`correlate_with`].
+pub(crate) fn correlate_write<'y, T: Real>(
+    isa: Isa,
+    x: &[T],
+    w: &[T],
+    y: &'y mut [MaybeUninit<T>],
+    check: bool,
+) -> (&'y mut [T], bool) {
+    // SAFETY: with `add == false` the kernel reads no value of `y`.
+    let finite = unsafe { run(isa, x, w, y, false, check) };
+    // SAFETY: the kernel wrote every value of `y` (each output once, `add == false`), and
+    // `MaybeUninit<T>` has `T`'s layout.
+    (
+        unsafe { &mut *(y as *mut [MaybeUninit<T>] as *mut [T]) },
+        finite,
+    )
+}
+
+/// `y` as possibly uninitialised values: the kernel writes only initialised ones into it.
+fn as_uninit<T>(y: &mut [T]) -> &mut [MaybeUninit<T>] {
+    // SAFETY: same layout; nothing uninitialised is ever written through the result.
+    unsafe { &mut *(y as *mut [T] as *mut [MaybeUninit<T>]) }
+}
+
+/// The kernel's entry: `y[j] (+)= Σ_k w[k] · x[j + k]`, adding to `y`'s values where `add`,
+/// and whether every value written is finite where `check` (else `true`).
+///
+/// # Safety
+/// Where `add`, every value of `y` must be initialised.
+///
+/// # Panics
+/// If this CPU does not run `isa` ([`Isa::available`]), or `x` is too short.
+unsafe fn run<T: Real>(
+    isa: Isa,
+    x: &[T],
+    w: &[T],
+    y: &mut [MaybeUninit<T>],
+    add: bool,
+    check: bool,
+) -> bool {
     assert!(
         !w.is_empty() && x.len() + 1 >= y.len() + w.len(),
         "correlate_into: {} inputs for {} outputs of a {}-tap kernel",
@@ -76,36 +131,79 @@ pub(crate) fn correlate_with<T: Real>(isa: Isa, x: &[T], w: &[T], y: &mut [T]) {
         w.len()
     );
     assert!(isa.available(), "this CPU does not run {isa:?}");
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `isa.available()` checked that the CPU has the features of each copy.
-        Isa::Avx512 => unsafe { correlate_avx512(x, w, y) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above.
-        Isa::Avx2 => unsafe { correlate_avx2(x, w, y) },
-        _ => correlate_body::<T, false>(x, w, y),
+    let out = Out { add, check };
+    // SAFETY: `isa.available()` checked that the CPU has the features of each copy; the
+    // caller's promise covers `add`.
+    unsafe {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => correlate_avx512(x, w, y, out),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => correlate_avx2(x, w, y, out),
+            _ => correlate_body::<T, false>(x, w, y, out),
+        }
+    }
+}
+
+/// How the kernel stores its sums: added to the output's values or written over them, and
+/// checked for NaN and ±inf or not. Callers that add promise initialised outputs.
+#[derive(Clone, Copy)]
+struct Out {
+    add: bool,
+    check: bool,
+}
+
+impl Out {
+    /// Stores `a` (added to the value there where `self.add`) and returns what was stored.
+    ///
+    /// # Safety
+    /// Where `self.add`, `slot` is initialised.
+    #[inline(always)]
+    unsafe fn put<T: Real>(self, slot: &mut MaybeUninit<T>, a: T) -> T {
+        // SAFETY: the caller's promise.
+        let v = if self.add {
+            (unsafe { slot.assume_init() }) + a
+        } else {
+            a
+        };
+        slot.write(v);
+        v
     }
 }
 
 /// The AVX-512 copy: blocks of eight 512-bit accumulators written with intrinsics (the
 /// compiler keeps plain loops at 256 bits even with AVX-512 enabled), then the AVX2 code for
 /// the rest.
+///
+/// # Safety
+/// As [`run`]'s, and the CPU has the features enabled here.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-fn correlate_avx512<T: Real>(x: &[T], w: &[T], y: &mut [T]) {
-    use bytemuck::{cast_slice, cast_slice_mut};
-    let done = if T::dtype() == burn::tensor::DType::F64 {
-        wide::blocks_f64(cast_slice(x), cast_slice(w), cast_slice_mut(y))
-    } else {
-        wide::blocks_f32(cast_slice(x), cast_slice(w), cast_slice_mut(y))
+unsafe fn correlate_avx512<T: Real>(x: &[T], w: &[T], y: &mut [MaybeUninit<T>], out: Out) -> bool {
+    use bytemuck::cast_slice;
+    let (ptr, len) = (y.as_mut_ptr(), y.len());
+    // SAFETY: `ptr` holds `len` values of `T`, which is the type cast to; the caller's promise
+    // covers `out.add`.
+    let (done, finite) = unsafe {
+        if T::dtype() == burn::tensor::DType::F64 {
+            wide::blocks_f64(cast_slice(x), cast_slice(w), ptr.cast(), len, out)
+        } else {
+            wide::blocks_f32(cast_slice(x), cast_slice(w), ptr.cast(), len, out)
+        }
     };
-    correlate_rest::<T, true>(x, w, y, done);
+    // SAFETY: as above.
+    finite & unsafe { correlate_rest::<T, true>(x, w, y, done, out) }
 }
 
+/// The AVX2 copy.
+///
+/// # Safety
+/// As [`run`]'s, and the CPU has AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn correlate_avx2<T: Real>(x: &[T], w: &[T], y: &mut [T]) {
-    correlate_body::<T, true>(x, w, y);
+unsafe fn correlate_avx2<T: Real>(x: &[T], w: &[T], y: &mut [MaybeUninit<T>], out: Out) -> bool {
+    // SAFETY: the caller's promise.
+    unsafe { correlate_body::<T, true>(x, w, y, out) }
 }
 
 /// Register blocks of eight 512-bit vectors (128 f32 or 64 f64 outputs) with AVX-512
@@ -115,19 +213,32 @@ fn correlate_avx2<T: Real>(x: &[T], w: &[T], y: &mut [T]) {
 mod wide {
     use std::arch::x86_64::*;
 
+    use super::Out;
+
     macro_rules! blocks {
-        ($name:ident, $t:ty, $lanes:expr, $set1:ident, $load:ident, $fmadd:ident, $add:ident, $store:ident, $zero:ident) => {
-            /// `y[j] += Σ_k w[k] · x[j + k]` over whole blocks from 0; returns where they end.
+        ($name:ident, $t:ty, $lanes:expr, $set1:ident, $load:ident, $fmadd:ident, $add:ident, $mul:ident, $store:ident, $zero:ident) => {
+            /// `y[j] (+)= Σ_k w[k] · x[j + k]` over whole blocks from 0; returns where they
+            /// end and whether the values written are finite (where `out.check`).
+            ///
+            /// # Safety
+            /// `y` holds `len` values, initialised where `out.add`.
             #[target_feature(enable = "avx512f")]
-            pub(super) fn $name(x: &[$t], w: &[$t], y: &mut [$t]) -> usize {
+            pub(super) unsafe fn $name(
+                x: &[$t],
+                w: &[$t],
+                y: *mut $t,
+                len: usize,
+                out: Out,
+            ) -> (usize, bool) {
                 const V: usize = 8;
                 const B: usize = V * $lanes;
                 let m = w.len();
-                let count = y.len() / B;
+                let count = len / B;
                 assert!(
                     count == 0 || x.len() + 1 >= count * B + m,
                     "a block of inputs"
                 );
+                let mut check = $zero();
                 for block in 0..count {
                     let j = block * B;
                     let mut acc = [$zero(); V];
@@ -139,15 +250,35 @@ mod wide {
                             *a = $fmadd(s, xv, *a);
                         }
                     }
-                    for (v, a) in acc.into_iter().enumerate() {
-                        // SAFETY: j + v·lanes + lanes <= count·B <= y.len().
+                    for (v, a) in acc.iter_mut().enumerate() {
+                        // SAFETY: j + v·lanes + lanes <= count·B <= len, initialised where
+                        // `out.add` (the caller's promise).
                         unsafe {
-                            let p = y.as_mut_ptr().add(j + v * $lanes);
-                            $store(p, $add($load(p), a));
+                            let p = y.add(j + v * $lanes);
+                            if out.add {
+                                *a = $add($load(p), *a);
+                            }
+                            $store(p, *a);
                         }
                     }
+                    if out.check {
+                        // `v · 0` is ±0 for finite `v`, NaN otherwise; summed as a tree.
+                        let z = $zero();
+                        let mut p = [z; V];
+                        for (q, a) in p.iter_mut().zip(acc) {
+                            *q = $mul(a, z);
+                        }
+                        let s = $add(
+                            $add($add(p[0], p[1]), $add(p[2], p[3])),
+                            $add($add(p[4], p[5]), $add(p[6], p[7])),
+                        );
+                        check = $add(check, s);
+                    }
                 }
-                count * B
+                let mut lanes = [0.0 as $t; $lanes];
+                // SAFETY: `lanes` holds one vector.
+                unsafe { $store(lanes.as_mut_ptr(), check) };
+                (count * B, lanes.iter().all(|v| !v.is_nan()))
             }
         };
     }
@@ -160,6 +291,7 @@ mod wide {
         _mm512_loadu_ps,
         _mm512_fmadd_ps,
         _mm512_add_ps,
+        _mm512_mul_ps,
         _mm512_storeu_ps,
         _mm512_setzero_ps
     );
@@ -171,6 +303,7 @@ mod wide {
         _mm512_loadu_pd,
         _mm512_fmadd_pd,
         _mm512_add_pd,
+        _mm512_mul_pd,
         _mm512_storeu_pd,
         _mm512_setzero_pd
     );
@@ -178,30 +311,54 @@ mod wide {
 
 /// Blocks of eight vector accumulators kept in registers ([`Real::BLOCK`] outputs: one load and
 /// one multiply-add per tap and vector), then the rest ([`correlate_rest`]).
+///
+/// # Safety
+/// As [`run`]'s.
 #[inline(always)]
-fn correlate_body<T: Real, const FMA: bool>(x: &[T], w: &[T], y: &mut [T]) {
-    let done = if T::BLOCK == 64 {
-        blocks::<T, 64, FMA>(x, w, y, 0)
-    } else {
-        blocks::<T, 32, FMA>(x, w, y, 0)
-    };
-    correlate_rest::<T, FMA>(x, w, y, done);
+unsafe fn correlate_body<T: Real, const FMA: bool>(
+    x: &[T],
+    w: &[T],
+    y: &mut [MaybeUninit<T>],
+    out: Out,
+) -> bool {
+    // SAFETY: the caller's promise, passed on.
+    unsafe {
+        let (done, finite) = if T::BLOCK == 64 {
+            blocks::<T, 64, FMA>(x, w, y, 0, out)
+        } else {
+            blocks::<T, 32, FMA>(x, w, y, 0, out)
+        };
+        finite & correlate_rest::<T, FMA>(x, w, y, done, out)
+    }
 }
 
 /// The outputs from `done` on: for long kernels (a weight gradient's "kernel" is a whole
 /// signal) one output at a time as a many-lane dot product, otherwise in blocks of 8 and single
-/// outputs.
+/// outputs. Returns whether the values written are finite (where `out.check`).
+///
+/// # Safety
+/// As [`run`]'s.
 #[inline(always)]
-fn correlate_rest<T: Real, const FMA: bool>(x: &[T], w: &[T], y: &mut [T], done: usize) {
+unsafe fn correlate_rest<T: Real, const FMA: bool>(
+    x: &[T],
+    w: &[T],
+    y: &mut [MaybeUninit<T>],
+    done: usize,
+    out: Out,
+) -> bool {
     let m = w.len();
-    let done = if m >= LONG {
-        done
+    let (done, mut finite) = if m >= LONG {
+        (done, true)
     } else {
-        blocks::<T, 8, FMA>(x, w, y, done)
+        // SAFETY: the caller's promise, passed on.
+        unsafe { blocks::<T, 8, FMA>(x, w, y, done, out) }
     };
     for j in done..y.len() {
-        y[j] = y[j] + dot_body::<T, FMA>(&x[j..j + m], w);
+        // SAFETY: the caller's promise.
+        let v = unsafe { out.put(&mut y[j], dot_body::<T, FMA>(&x[j..j + m], w)) };
+        finite &= !out.check || v.is_finite();
     }
+    finite
 }
 
 /// Kernel length from which the leftover outputs are computed as dot products.
@@ -225,16 +382,23 @@ fn dot_body<T: Real, const FMA: bool>(a: &[T], b: &[T]) -> T {
     lanes.iter().fold(T::zero(), |s, &v| s + v) + tail
 }
 
-/// Outputs `from..` in whole blocks of `B`; returns where the blocks end.
+/// Outputs `from..` in whole blocks of `B`; returns where the blocks end and whether the
+/// values written are finite (where `out.check`).
+///
+/// # Safety
+/// As [`run`]'s.
 #[inline(always)]
-fn blocks<T: Real, const B: usize, const FMA: bool>(
+unsafe fn blocks<T: Real, const B: usize, const FMA: bool>(
     x: &[T],
     w: &[T],
-    y: &mut [T],
+    y: &mut [MaybeUninit<T>],
     from: usize,
-) -> usize {
+    out: Out,
+) -> (usize, bool) {
     let m = w.len();
     let count = (y.len() - from) / B;
+    // Eight lanes of `v · 0` sums (one AVX2 vector of f32, two of f64).
+    let mut check = [T::zero(); 8];
     for block in 0..count {
         let j = from + block * B;
         let window = &x[j..j + B + m - 1];
@@ -245,11 +409,34 @@ fn blocks<T: Real, const B: usize, const FMA: bool>(
                 acc[q] = madd::<T, FMA>(wv, xs[q], acc[q]);
             }
         }
-        for (yv, a) in y[j..j + B].iter_mut().zip(acc) {
-            *yv = *yv + a;
+        let ys = &mut y[j..j + B];
+        if out.add {
+            for (slot, a) in ys.iter_mut().zip(acc.iter_mut()) {
+                // SAFETY: the caller's promise (`out.add`).
+                *a = (unsafe { slot.assume_init() }) + *a;
+            }
+        }
+        for (slot, &a) in ys.iter_mut().zip(acc.iter()) {
+            slot.write(a);
+        }
+        if out.check {
+            // `v · 0` is ±0 for finite `v`, NaN otherwise; folded as a tree into 8 lanes.
+            for a in acc.iter_mut() {
+                *a = *a * T::zero();
+            }
+            let mut s = B;
+            while s > 8 {
+                s /= 2;
+                for q in 0..s {
+                    acc[q] = acc[q] + acc[q + s];
+                }
+            }
+            for q in 0..8.min(B) {
+                check[q] = check[q] + acc[q];
+            }
         }
     }
-    from + count * B
+    (from + count * B, check.iter().all(|v| !v.is_nan()))
 }
 
 #[inline(always)]
@@ -260,6 +447,66 @@ fn madd<T: Real, const FMA: bool>(a: T, b: T, c: T) -> T {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use realfft::num_traits::Float;
+
+    const ADD: Out = Out {
+        add: true,
+        check: false,
+    };
+
+    /// Writing over uninitialised outputs gives the sums `correlate_into` adds, and the
+    /// in-register check flags a NaN or an infinity wherever it lands: in a wide block, a
+    /// block of 8 or a single output, written or added.
+    #[test]
+    fn written_sums_and_their_check() {
+        fn case<T: Real + From<f32>>() {
+            for isa in Isa::ALL.into_iter().filter(|isa| isa.available()) {
+                for m in [1usize, 3, 31, 300] {
+                    for len in [1usize, 9, 64, 140, 1000] {
+                        let x: Vec<T> = (0..len + m - 1)
+                            .map(|i| <T as From<f32>>::from(((i * 37 % 23) as f32 - 11.0) / 8.0))
+                            .collect();
+                        let w: Vec<T> = (0..m)
+                            .map(|i| <T as From<f32>>::from(((i * 13 % 7) as f32 - 3.0) / 4.0))
+                            .collect();
+                        let mut want = vec![T::zero(); len];
+                        correlate_with(isa, &x, &w, &mut want);
+                        let mut y = vec![MaybeUninit::<T>::uninit(); len];
+                        let (got, finite) = correlate_write(isa, &x, &w, &mut y, true);
+                        assert!(finite, "{isa:?} m {m} len {len}");
+                        assert_eq!(got, &want[..], "{isa:?} m {m} len {len}");
+                        let x_finite = x.clone();
+                        for bad in [
+                            <T as Float>::nan(),
+                            <T as Float>::infinity(),
+                            <T as Float>::neg_infinity(),
+                        ] {
+                            for at in [0, len / 2, len - 1] {
+                                let mut x = x.clone();
+                                x[at] = bad;
+                                let mut y = vec![MaybeUninit::<T>::uninit(); len];
+                                assert!(!correlate_write(isa, &x, &w, &mut y, true).1);
+                                // Unchecked, nothing is flagged.
+                                assert!(correlate_write(isa, &x, &w, &mut y, false).1);
+                                // Added to finite sums, or to a non-finite value already there.
+                                let mut y = want.clone();
+                                assert!(!unsafe {
+                                    run(isa, &x, &w, as_uninit(&mut y), true, true)
+                                });
+                                let (x, mut y) = (x_finite.clone(), want.clone());
+                                y[at] = bad;
+                                assert!(!unsafe {
+                                    run(isa, &x, &w, as_uninit(&mut y), true, true)
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        case::<f32>();
+        case::<f64>();
+    }
 
     #[test]
     fn both_copies_match_a_naive_loop() {
@@ -279,7 +526,8 @@ mod tests {
                 let mut got = vec![1.0f32; len];
                 correlate_into(&x, &w, &mut got);
                 let mut portable = vec![1.0f32; len];
-                correlate_body::<f32, false>(&x, &w, &mut portable);
+                // SAFETY: `portable` is initialised.
+                unsafe { correlate_body::<f32, false>(&x, &w, as_uninit(&mut portable), ADD) };
                 let (x64, w64): (Vec<f64>, Vec<f64>) = (
                     x.iter().map(|&v| f64::from(v)).collect(),
                     w.iter().map(|&v| f64::from(v)).collect(),
@@ -287,7 +535,10 @@ mod tests {
                 let mut got64 = vec![1.0f64; len];
                 correlate_into(&x64, &w64, &mut got64);
                 let mut portable64 = vec![1.0f64; len];
-                correlate_body::<f64, false>(&x64, &w64, &mut portable64);
+                // SAFETY: as above.
+                unsafe {
+                    correlate_body::<f64, false>(&x64, &w64, as_uninit(&mut portable64), ADD)
+                };
                 // Every copy this CPU runs (the wide one too), f32 and f64.
                 for isa in Isa::ALL.into_iter().filter(|isa| isa.available()) {
                     let mut each = vec![1.0f32; len];
