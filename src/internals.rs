@@ -29,13 +29,6 @@ pub fn cpu_conv<T: Real>(x: &[T], w: &[T], kernel: CpuKernel, guarded: bool) -> 
     )
 }
 
-/// The check every CPU convolution makes of its output (NaN or infinities: the repair of
-/// `cpu/nonfinite.rs` runs only then), alone.
-#[cfg(cpu_kernels)]
-pub fn all_finite<T: Real>(v: &[T]) -> bool {
-    crate::cpu::all_finite(v)
-}
-
 #[cfg(cpu_kernels)]
 pub use crate::cpu::Isa;
 
@@ -47,6 +40,17 @@ pub use crate::cpu::Isa;
 #[cfg(cpu_kernels)]
 pub fn correlate<T: Real>(isa: Isa, x: &[T], w: &[T], y: &mut [T]) {
     crate::cpu::correlate_with(isa, x, w, y);
+}
+
+/// `y[j] = Σ_k w[k] · x[j + k]` written over `y`, as the direct kernel's first input channel
+/// writes a tile, on the calling thread with the copy of [`Isa::detected`]; where `check`,
+/// with the check of the sums for NaN and ±inf that every CPU convolution makes in registers,
+/// and whether they are all finite (else `true`).
+#[cfg(cpu_kernels)]
+pub fn correlate_write<T: Real>(x: &[T], w: &[T], y: &mut [T], check: bool) -> bool {
+    // SAFETY: same layout; the kernel writes only initialised values through the view.
+    let y = unsafe { &mut *(y as *mut [T] as *mut [std::mem::MaybeUninit<T>]) };
+    crate::cpu::correlate_write(Isa::detected(), x, w, y, check).1
 }
 
 /// `Method::Auto`'s accuracy guard alone for `np.convolve(x, w, "full")`: whether it lets the

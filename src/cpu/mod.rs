@@ -33,7 +33,7 @@ pub(crate) use nonfinite::all_finite;
 #[cfg(all(feature = "internals", cpu_kernels))]
 pub use simd::Isa;
 #[cfg(all(feature = "internals", cpu_kernels))]
-pub(crate) use simd::correlate_with;
+pub(crate) use simd::{correlate_with, correlate_write};
 
 #[cfg(cpu_kernels)]
 use crate::mode::Geometry;
