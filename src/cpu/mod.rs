@@ -29,7 +29,6 @@ pub(crate) mod stream;
 #[cfg(cpu_grads)]
 pub(crate) use grad::{input_grad, weight_grad};
 #[cfg(all(feature = "internals", cpu_kernels))]
-pub(crate) use nonfinite::all_finite;
 #[cfg(all(feature = "internals", cpu_kernels))]
 pub use simd::Isa;
 #[cfg(all(feature = "internals", cpu_kernels))]
