@@ -30,9 +30,17 @@ pub(crate) fn take<V: Clone + 'static>(len: usize, fill: V) -> Vec<V> {
 pub(crate) fn reuse<V: Clone + 'static>(len: usize, fill: V) -> Vec<V> {
     let kept = POOL.with(|pool| {
         let mut pool = pool.try_borrow_mut().ok()?;
+        // A kept buffer of this type and of exactly this length when there is one (the FFT
+        // asks for several lengths of one type: taking another would rewrite its tail),
+        // else any of the type.
+        let kept_len = |b: &Box<dyn Any>| b.downcast_ref::<Vec<V>>().map(Vec::len);
         let i = pool
             .iter()
-            .position(|(id, _)| *id == TypeId::of::<Vec<V>>())?;
+            .position(|(id, b)| *id == TypeId::of::<Vec<V>>() && kept_len(b) == Some(len))
+            .or_else(|| {
+                pool.iter()
+                    .position(|(id, _)| *id == TypeId::of::<Vec<V>>())
+            })?;
         pool.swap_remove(i).1.downcast::<Vec<V>>().ok()
     });
     match kept {

@@ -145,14 +145,8 @@ pub(super) fn conv<T: Real, U: Real>(x: &[T], wk: &[T], d: &Geometry) -> (Vec<T>
                 acc[bins - 1].im = U::zero();
                 c2r.process_with_scratch(&mut acc, &mut buf, &mut scratch_i)
                     .expect("inverse FFT of a block");
-                if !super::nonfinite::all_finite(&buf) {
+                if lo < hi && !add_checked(&mut row[lo - p0..hi - p0], &buf[lo - x0..hi - x0]) {
                     nonfinite.store(true, Ordering::Relaxed);
-                }
-                if lo < hi {
-                    let dst = &mut row[lo - p0..hi - p0];
-                    for (y, &v) in dst.iter_mut().zip(&buf[lo - x0..hi - x0]) {
-                        *y = *y + to::<U, T>(v);
-                    }
                 }
             }
         }
@@ -169,6 +163,28 @@ pub(super) fn conv<T: Real, U: Real>(x: &[T], wk: &[T], d: &Geometry) -> (Vec<T>
     }
     buffers::give(spectra);
     (out, !nonfinite.into_inner())
+}
+
+/// `dst[i] += src[i]`, and whether every sum is finite, checked as it is stored (`v · 0` is NaN
+/// exactly for NaN and ±inf, and a non-finite sum stays non-finite through later additions):
+/// a NaN or an infinity anywhere in a block's inputs spreads over its whole inverse transform,
+/// so a block's outputs carry it, and the accumulation's own overflow is caught too.
+fn add_checked<T: Real, U: Real>(dst: &mut [T], src: &[U]) -> bool {
+    const L: usize = 16;
+    let mut check = [T::zero(); L];
+    let (mut d, s) = (dst.chunks_exact_mut(L), src.chunks_exact(L));
+    let tail = s.remainder();
+    for (y, v) in (&mut d).zip(s) {
+        for q in 0..L {
+            y[q] = y[q] + to::<U, T>(v[q]);
+            check[q] = check[q] + y[q] * T::zero();
+        }
+    }
+    for (y, &v) in d.into_remainder().iter_mut().zip(tail) {
+        *y = *y + to::<U, T>(v);
+        check[0] = check[0] + *y * T::zero();
+    }
+    check.iter().all(|c| !c.is_nan())
 }
 
 /// Whether [`conv`] computing in `U` runs on the calling thread: fewer transformed points
