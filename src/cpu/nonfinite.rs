@@ -9,8 +9,6 @@
 //! and [`repair`] recomputes, as NumPy's direct sum, exactly the outputs that have a
 //! non-finite factor among their terms.
 
-use std::sync::{Arc, Mutex, mpsc};
-
 use rayon::prelude::*;
 
 use crate::magnitudes::EdgeRow;
@@ -140,7 +138,7 @@ pub(super) fn edge_sums<T: Real>(x: &[T], wk: &[T], g: &Geometry) -> Vec<EdgeRow
 
 /// What [`edge_sums`] works on, owned: the magnitudes of each input channel's edges and of
 /// the kernels, in f64.
-pub(super) struct EdgeInputs {
+struct EdgeInputs {
     heads: Vec<f64>,
     tails: Vec<f64>,
     hs: Vec<f64>,
@@ -150,7 +148,7 @@ pub(super) struct EdgeInputs {
 }
 
 impl EdgeInputs {
-    pub(super) fn of<T: Real>(x: &[T], wk: &[T], g: &Geometry) -> EdgeInputs {
+    fn of<T: Real>(x: &[T], wk: &[T], g: &Geometry) -> EdgeInputs {
         let (m, n) = (g.m, g.n);
         // T is f32 or f64: a cast the compiler vectorises (`ToPrimitive::to_f64` did not).
         let abs = |v: &T| -> f64 {
@@ -196,110 +194,6 @@ impl EdgeInputs {
             self.n,
             self.m,
         )
-    }
-}
-
-/// [`edge_sums`] handed to rayon's pool while the caller does other work ([`EdgeJob::start`]),
-/// then collected ([`EdgeJob::finish`]). Unlike `rayon::join` from a thread outside the pool
-/// (which queues both halves and puts the caller to sleep until a worker has run them), the
-/// caller goes on at once; if no worker has picked the job up by the time the caller needs
-/// it, the caller computes it itself instead of waiting for a worker to wake.
-///
-/// The worker reads the caller's `x` and `wk` in place: a copy made by the caller (12,000
-/// values at M = 4,095) cost it about 10 µs, written over memory the worker had last read.
-/// The job therefore borrows them for `'a`, and whichever way it ends (`finish`, or a drop
-/// during a panic) it waits for a worker that has started before that borrow ends.
-pub(super) struct EdgeJob<'a, T: Real> {
-    slot: Arc<Mutex<Option<Borrowed<T>>>>,
-    done: mpsc::Receiver<Vec<EdgeRow>>,
-    /// Whether the job has ended: taken back, or its worker's message received.
-    settled: bool,
-    _borrow: std::marker::PhantomData<&'a [T]>,
-}
-
-/// `x` and `wk` of an [`EdgeJob`], as raw parts, with the geometry.
-struct Borrowed<T> {
-    x: (*const T, usize),
-    wk: (*const T, usize),
-    g: Geometry,
-}
-
-// SAFETY: the pointers are shared, read-only views of `T: Sync` values (f32 or f64), which
-// `EdgeJob` keeps alive until the worker holding them has finished.
-unsafe impl<T: Sync> Send for Borrowed<T> {}
-
-impl<T: Real> Borrowed<T> {
-    /// The edge sums of the borrowed inputs.
-    ///
-    /// # Safety
-    /// The `EdgeJob` that made `self` has not ended (its borrow of `x` and `wk` is alive).
-    unsafe fn sums(&self) -> Vec<EdgeRow> {
-        // SAFETY: the caller's promise; the parts come from two live slices.
-        let (x, wk) = unsafe {
-            (
-                std::slice::from_raw_parts(self.x.0, self.x.1),
-                std::slice::from_raw_parts(self.wk.0, self.wk.1),
-            )
-        };
-        edge_sums(x, wk, &self.g)
-    }
-}
-
-impl<'a, T: Real> EdgeJob<'a, T> {
-    pub(super) fn start(x: &'a [T], wk: &'a [T], g: &Geometry) -> EdgeJob<'a, T> {
-        let borrowed = Borrowed {
-            x: (x.as_ptr(), x.len()),
-            wk: (wk.as_ptr(), wk.len()),
-            g: *g,
-        };
-        let slot = Arc::new(Mutex::new(Some(borrowed)));
-        let (tx, done) = mpsc::channel();
-        let theirs = Arc::clone(&slot);
-        rayon::spawn(move || {
-            let job = theirs.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let Some(job) = job {
-                // SAFETY: the `EdgeJob` waits for this message (or for `tx` to drop, should
-                // this panic) before its borrow ends, and nothing here reads the inputs after.
-                let sums = unsafe { job.sums() };
-                // The caller may have gone (a panic): nothing to report then.
-                let _ = tx.send(sums);
-            }
-        });
-        EdgeJob {
-            slot,
-            done,
-            settled: false,
-            _borrow: std::marker::PhantomData,
-        }
-    }
-
-    pub(super) fn finish(mut self) -> Vec<EdgeRow> {
-        self.settle()
-            .expect("the edge sums' job ends with a result")
-    }
-
-    /// Ends the job: takes it back if no worker has started it (and computes it here), else
-    /// waits for the worker's result (`None` if the worker panicked).
-    fn settle(&mut self) -> Option<Vec<EdgeRow>> {
-        self.settled = true;
-        let job = self.slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-        match job {
-            // SAFETY: `self` (and so its borrow) is alive.
-            Some(job) => Some(unsafe { job.sums() }),
-            None => self.done.recv().ok(),
-        }
-    }
-}
-
-impl<T: Real> Drop for EdgeJob<'_, T> {
-    fn drop(&mut self) {
-        if !self.settled {
-            // Unwinding past the job: make sure no worker reads the inputs after this.
-            let job = self.slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if job.is_none() {
-                let _ = self.done.recv();
-            }
-        }
     }
 }
 
