@@ -515,9 +515,7 @@ mod tests {
             .map(|i| ((i * 7919 % 1009) as f32 - 504.0) / 97.0)
             .collect();
         row[len / 3] = 3.0e4; // a spike in the first half
-        for i in (len / 2 + 1000)..(len / 2 + 3000) {
-            row[i] = 1e-6; // a quiet stretch in the second
-        }
+        row[len / 2 + 1000..len / 2 + 3000].fill(1e-6); // a quiet stretch in the second
         for chunk in [1usize, 7, 16, 127, 2047] {
             assert_eq!(
                 range_of_row(&row, chunk),

@@ -154,7 +154,7 @@ pub(crate) fn conv<T: Real>(
                         // memory the worker had last read).
                         let wk = &wk;
                         let job = handoff::Handoff::start(move || nonfinite::edge_sums(x, wk, g));
-                        let conv = fft::conv_in(x, &wk, g, precision);
+                        let conv = fft::conv_in(x, wk, g, precision);
                         (Some(job.finish()), conv)
                     } else {
                         (None, fft::conv_in(x, &wk, g, precision))
