@@ -14,8 +14,8 @@ use crate::mode::Geometry;
 const TILE: usize = 2048;
 
 /// The sliding dot product of `d` over `x` with `wk` (the kernel as the product uses it), and
-/// whether every output is finite: each tile is checked while it is in the L1 cache, which
-/// costs a fraction of a separate pass over the output.
+/// whether every output is finite: the kernel checks its sums while they are in registers
+/// (`correlate_write`, `correlate_checked`), with no pass over the output.
 pub(super) fn conv<T: Real>(x: &[T], wk: &[T], d: &Geometry) -> (Vec<T>, bool) {
     let (l, cpg, opg, m, n) = (d.out_len(), d.cpg(), d.opg(), d.m, d.n);
     let len = d.batch * d.cout * l;
