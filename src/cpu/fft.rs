@@ -313,7 +313,7 @@ fn range_of_row<T: Real>(row: &[T], chunk: usize) -> Option<(f64, f64)> {
         return range(row, chunk);
     }
     let (head, tail) = row.split_at(half);
-    let job = super::handoff::Handoff::start(move || range(tail, chunk));
+    let job = super::handoff::Handoff::start_on_pool(move || range(tail, chunk));
     let first = range(head, chunk);
     let second = job.finish();
     let ((max_a, mean_a), (max_b, mean_b)) = (first?, second?);
