@@ -22,6 +22,16 @@ pub(crate) struct CpuConvArgs {
 }
 
 impl CpuConvArgs {
+    /// The [`Method`](crate::Method) these arguments stand for: `Auto` when guarded, else the
+    /// forced kernel (on wgpu, `Direct` is Burn's `conv1d` and `Fft` the device FFT).
+    pub(crate) fn method(&self) -> crate::Method {
+        match (self.guarded, self.kernel) {
+            (true, _) => crate::Method::Auto,
+            (false, CpuKernel::Direct) => crate::Method::Direct,
+            (false, CpuKernel::Fft) => crate::Method::Fft,
+        }
+    }
+
     /// The kernel of a gradient whose work is that of a convolution of geometry `g`: the
     /// forward's kernel when it was forced, the cost model's choice for `g` under `Auto`.
     #[cfg(cpu_grads)]
@@ -58,6 +68,19 @@ pub(crate) trait CpuConvOps: Backend {
         Self::conv1d(x, oriented::<Self>(w, g.reversed), None, g.conv_options())
     }
 
+    /// `y`, computed from `x` and `w` outside the op (on the tensors without autodiff), as the
+    /// op's output: under autodiff, its gradients are those of the op's backward pass.
+    #[cfg(all(feature = "autodiff", feature = "wgpu"))]
+    fn cpu_conv1d_tracked(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        y: FloatTensor<Self>,
+        args: CpuConvArgs,
+    ) -> FloatTensor<Self> {
+        let _ = (x, w, args);
+        y
+    }
+
     /// The gradient with respect to `x` of `Σ gy · cpu_conv1d(x, w)`.
     #[cfg(feature = "autodiff")]
     fn cpu_conv1d_input_grad(
@@ -92,6 +115,23 @@ pub(crate) fn cpu_conv1d(x: Tensor<3>, w: Tensor<3>, args: CpuConvArgs) -> Tenso
     Tensor::from_dispatch(<Dispatch as CpuConvOps>::cpu_conv1d(
         x.into_dispatch(),
         w.into_dispatch(),
+        args,
+    ))
+}
+
+/// Records `y`, the op's result computed from `x` and `w` without autodiff, with the op's
+/// backward pass.
+#[cfg(all(feature = "autodiff", feature = "wgpu"))]
+pub(crate) fn cpu_conv1d_tracked(
+    x: Tensor<3>,
+    w: Tensor<3>,
+    y: Tensor<3>,
+    args: CpuConvArgs,
+) -> Tensor<3> {
+    Tensor::from_dispatch(<Dispatch as CpuConvOps>::cpu_conv1d_tracked(
+        x.into_dispatch(),
+        w.into_dispatch(),
+        y.into_dispatch(),
         args,
     ))
 }
@@ -280,11 +320,6 @@ mod host {
         }
     }
 }
-
-// Never routed here (the crate sends wgpu tensors to Burn's own conv1d or the device FFT), but
-// a listed backend with Burn's ops as the body is safer than the macro's `unimplemented!` arm.
-#[cfg(feature = "wgpu")]
-impl CpuConvOps for burn::backend::Cube {}
 
 /// The op on Burn's remote backend: the client ships it to the server as a custom op
 /// ([`wire`]), and the server runs it on its own host kernels ([`wire::handler`]).
@@ -507,6 +542,26 @@ mod autodiff {
                     prep.finish((x, w, args), y)
                 }
                 OpsKind::UnTracked(prep) => prep.finish(B::cpu_conv1d(x, w, args)),
+            }
+        }
+
+        #[cfg(feature = "wgpu")]
+        fn cpu_conv1d_tracked(
+            x: FloatTensor<Self>,
+            w: FloatTensor<Self>,
+            y: FloatTensor<Self>,
+            args: CpuConvArgs,
+        ) -> FloatTensor<Self> {
+            let (x, x_node) = x.into_parts();
+            let (w, w_node) = w.into_parts();
+            let (y, _) = y.into_parts();
+            match CpuConvBackward
+                .prepare::<C>([x_node, w_node])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish((x, w, args), y),
+                OpsKind::UnTracked(prep) => prep.finish(y),
             }
         }
     }

@@ -4,10 +4,10 @@ use burn::tensor::{DType, Device, Tensor};
 
 use crate::boundary::Boundary;
 use crate::burn_op::{CpuConvArgs, cpu_conv1d};
+use crate::cpu::CpuKernel;
 use crate::error::ConvolveError;
 use crate::method::{Method, Path, path};
 use crate::mode::{Geometry, Mode, Operation};
-use crate::nonfinite::{self, burn_conv};
 
 /// Options of [`convolve1d`]: the NumPy mode, which NumPy function to follow, the number of
 /// channel groups, the [`Method`] and the [`Boundary`] rule.
@@ -260,26 +260,6 @@ pub(crate) fn run(
         }
     };
     let y = match path(method, &device, compute, &g) {
-        Path::Burn => nonfinite::numpy_sums(x, weight, &g, false, |x, w| burn_conv(x, w, &g))?,
-        #[cfg(feature = "wgpu")]
-        Path::DeviceFft => {
-            let fft = |x: Tensor<3>, w: Tensor<3>| {
-                nonfinite::numpy_sums(x, w, &g, true, |x, w| crate::gpu_fft::conv(x, w, &g))
-            };
-            if method == Method::Auto {
-                match crate::gpu_fft::accurate(&x, &weight, &g) {
-                    None => {
-                        nonfinite::numpy_sums(x, weight, &g, false, |x, w| burn_conv(x, w, &g))?
-                    }
-                    Some(max_x) => {
-                        let y = fft(x.clone(), weight.clone())?;
-                        crate::gpu_fft::repair_edges(&x, &weight, &g, y, max_x)
-                    }
-                }
-            } else {
-                fft(x, weight)?
-            }
-        }
         Path::Cpu(kernel) => cpu_conv1d(
             x,
             weight,
@@ -289,6 +269,20 @@ pub(crate) fn run(
                 guarded: method == Method::Auto,
             },
         ),
+        // Burn's conv1d (`Direct`) or the device FFT, on the tensors' device.
+        other => crate::burn_path::conv(
+            x,
+            weight,
+            CpuConvArgs {
+                geometry: g,
+                kernel: if other == Path::Burn {
+                    CpuKernel::Direct
+                } else {
+                    CpuKernel::Fft
+                },
+                guarded: method == Method::Auto,
+            },
+        )?,
     };
     let y = match bias {
         Some(bias) => y + bias.reshape([1, g.cout, 1]),

@@ -36,8 +36,37 @@ pub(crate) fn conv(x: Tensor<3>, weight: Tensor<3>, g: &Geometry) -> Tensor<3> {
     let yr = yr.reshape([g.batch, g.cout, bins]);
     let yi = yi.reshape([g.batch, g.cout, bins]);
     let full = irfft(yr, yi, 2, Some(f));
-    let start = g.full_start();
-    full.slice([0..g.batch, 0..g.cout, start..start + g.out_len()])
+    window(full, g)
+}
+
+/// The outputs of `g` from its `full` convolution (`[batch, cout, >= n + m - 1]`). Padding
+/// beyond `full`'s (a weight gradient's geometry, whose kernel is an output gradient shorter
+/// than the padding) gives outputs whose window holds no sample: zeros.
+fn window(full: Tensor<3>, g: &Geometry) -> Tensor<3> {
+    let (l, len) = (g.out_len() as isize, (g.n + g.m - 1) as isize);
+    let start = g.m as isize - 1 - g.left as isize; // full index of output 0
+    let (lo, hi) = (start.clamp(0, len), (start + l).clamp(0, len));
+    let (before, core) = ((lo - start).min(l), (hi - lo).max(0));
+    let after = (l - before - core) as usize;
+    let before = before as usize;
+    let zeros = |k: usize| Tensor::<3>::zeros([g.batch, g.cout, k], (&full.device(), full.dtype()));
+    let mut parts = Vec::new();
+    if before > 0 {
+        parts.push(zeros(before));
+    }
+    if core > 0 {
+        parts.push(
+            full.clone()
+                .slice([0..g.batch, 0..g.cout, lo as usize..hi as usize]),
+        );
+    }
+    if after > 0 {
+        parts.push(zeros(after));
+    }
+    if parts.len() == 1 {
+        return parts.pop().expect("one part");
+    }
+    Tensor::cat(parts, 2)
 }
 
 /// `Method::Auto`'s accuracy guard for the device FFT, the rule of the CPU FFT's guard

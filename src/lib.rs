@@ -6,6 +6,7 @@ mod backend_kind;
 mod boundary;
 mod buffers;
 mod burn_op;
+mod burn_path;
 mod cost;
 mod cpu;
 mod error;

@@ -16,15 +16,17 @@ use crate::mode::Geometry;
 /// | [`Method::Fft`] | overlap-add on `realfft` | Burn's `rfft`/`irfft` on the device, one transform per channel |
 /// | [`Method::Auto`] | the cheaper of the two, by a cost model measured on this implementation | the cheaper of the two, by a cost model measured on lavapipe |
 ///
-/// f64 tensors take Burn's `conv1d` on every backend, whatever the method.
+/// f64 runs on the host kernels of flex and ndarray; on wgpu, where the adapter has f64 (not
+/// lavapipe's), it takes Burn's `conv1d` whatever the method.
 ///
 /// The host kernels use both cores (rayon) once the work is large enough to pay for waking
 /// the worker threads, and run on the calling thread below that.
 ///
-/// Every method is differentiable: on flex and ndarray the host kernels run as a Burn backend
-/// op with its own backward pass, whose input and weight gradients are correlations computed
-/// on the same host path. On wgpu every path is made of Burn's differentiable device ops
-/// (`conv1d`, `rfft`, `irfft`, elementwise); nothing goes through the host.
+/// Every method is differentiable: the convolution runs as a Burn backend op with its own
+/// backward pass, whose input and weight gradients are sliding dot products computed on the
+/// same path (the host kernels on flex and ndarray; on wgpu, Burn's device ops `conv1d`,
+/// `rfft`, `irfft` and elementwise ops, nothing going through the host), with NumPy's rule for
+/// NaN and infinities.
 ///
 /// Parsing accepts `"auto"`, `"direct"` and `"fft"`; serde uses the same names.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -63,7 +65,7 @@ crate::names::named_enum!(Method, ConvolveError, |got| ConvolveError::UnknownMet
 pub(crate) enum Path {
     /// Burn's `conv1d` on the tensors' device.
     Burn,
-    /// A CPU kernel, run as this crate's Burn backend op (flex and ndarray, f32 only).
+    /// A CPU kernel, run as this crate's Burn backend op (flex and ndarray, f32 and f64).
     Cpu(CpuKernel),
     /// FFT convolution on the device with Burn's `rfft`/`irfft` (CubeCL devices).
     #[cfg(feature = "wgpu")]

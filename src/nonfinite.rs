@@ -28,54 +28,47 @@ pub(crate) fn all_finite<const D: usize>(t: &Tensor<D>) -> Result<bool, Convolve
         })
 }
 
-/// Outputs (batch × length) of one Burn `conv1d` call above which, on a CubeCL device under
-/// autodiff, the call is split into segments of the output. Burn 0.22.1's weight gradient of
-/// `conv1d` on wgpu is wrong for some large calls while the output and the input gradient stay
-/// right. Measured on lavapipe: off by about the gradient's own size for `same`-mode calls of
-/// 300,000 samples (one channel) and of `[64, 16, 16000]` (depthwise), and for segments of
-/// 32,768 outputs sliced from a padded signal; right for many unpadded calls up to 256,000
-/// outputs. The cause was not narrowed down, so the limit is one that
-/// `tests/gradients.rs::gradients_of_a_long_signal_are_exact` shows right.
+/// Kernel taps of one Burn `conv1d` call above which, on a CubeCL device, the call is split
+/// along the kernel. Burn 0.22.1's `conv1d` on wgpu gives wrong sums for kernels longer than
+/// about 21,800 taps: measured on lavapipe, `valid` sliding products of 21,000 taps right and of
+/// 22,000 taps (one or two channels per group) wrong, with the same values whatever the length
+/// beyond. Weight gradients are such sums (the output gradient is the kernel), which is how
+/// the bug first showed. 16,384 taps per call were measured right.
 #[cfg(feature = "wgpu")]
-pub(crate) const CUBE_GRAD_OUTPUTS: usize = 8_192;
+pub(crate) const CUBE_CONV_TAPS: usize = 16_384;
 
 /// Burn's `conv1d` as the sliding dot product of `g`, for a weight in NumPy orientation.
 ///
-/// On a CubeCL device under autodiff, a call of more than [`CUBE_GRAD_OUTPUTS`] outputs runs as
-/// `valid` convolutions of overlapping slices of the padded signal, each below it, whose
-/// outputs are concatenated: the same values, and a weight gradient summed over the slices.
+/// On a CubeCL device, a kernel of more than [`CUBE_CONV_TAPS`] taps is split into segments of
+/// at most that many, each a `valid` sliding product over its slice of the padded signal, and
+/// the parts are summed.
 pub(crate) fn burn_conv(x: Tensor<3>, w: Tensor<3>, g: &Geometry) -> Tensor<3> {
     let w = if g.reversed { w.flip([2]) } else { w };
     #[cfg(feature = "wgpu")]
-    {
-        let (l, b) = (g.out_len(), g.batch);
-        let device = x.device();
-        if b * l > CUBE_GRAD_OUTPUTS && device.is_autodiff() && crate::method::cube_device(&device)
-        {
-            let ([_, cin, n], dtype) = (x.dims(), x.dtype());
-            let zeros = |len: usize| Tensor::<3>::zeros([b, cin, len], (&device, dtype));
-            let mut padded = Vec::new();
-            if g.left > 0 {
-                padded.push(zeros(g.left));
-            }
-            padded.push(x);
-            if g.right > 0 {
-                padded.push(zeros(g.right));
-            }
-            let xp = Tensor::cat(padded, 2);
-            debug_assert_eq!(xp.dims()[2], n + g.left + g.right);
-            let segment = (CUBE_GRAD_OUTPUTS / b).max(1);
-            let valid = burn::tensor::ops::ConvOptions::new([1], [0], [1], g.groups);
-            let parts: Vec<Tensor<3>> = (0..l)
-                .step_by(segment)
-                .map(|j0| {
-                    let j1 = (j0 + segment).min(l);
-                    let xs = xp.clone().slice([0..b, 0..cin, j0..j1 + g.m - 1]);
-                    conv1d(xs, w.clone(), None, valid.clone())
-                })
-                .collect();
-            return Tensor::cat(parts, 2);
+    if g.m > CUBE_CONV_TAPS && crate::method::cube_device(&x.device()) {
+        let ([b, cin, n], [cout, cpg, _], dtype) = (x.dims(), w.dims(), x.dtype());
+        let (device, l) = (x.device(), g.out_len());
+        let zeros = |len: usize| Tensor::<3>::zeros([b, cin, len], (&device, dtype));
+        let mut padded = Vec::new();
+        if g.left > 0 {
+            padded.push(zeros(g.left));
         }
+        padded.push(x);
+        if g.right > 0 {
+            padded.push(zeros(g.right));
+        }
+        let xp = Tensor::cat(padded, 2);
+        debug_assert_eq!(xp.dims()[2], n + g.left + g.right);
+        let valid = burn::tensor::ops::ConvOptions::new([1], [0], [1], g.groups);
+        let parts = (0..g.m).step_by(CUBE_CONV_TAPS).map(|k0| {
+            let k1 = (k0 + CUBE_CONV_TAPS).min(g.m);
+            let xs = xp.clone().slice([0..b, 0..cin, k0..k1 + l - 1]);
+            let ws = w.clone().slice([0..cout, 0..cpg, k0..k1]);
+            conv1d(xs, ws, None, valid.clone())
+        });
+        return parts
+            .reduce(|acc, part| acc + part)
+            .expect("a kernel of at least one tap");
     }
     conv1d(x, w, None, g.conv_options())
 }

@@ -61,6 +61,18 @@ fn worst_ratio(a: &[f64], v: &[f64], dtype: DType, device: &Device) -> f64 {
 
 /// [`worst_ratio`] in `mode`.
 fn worst_ratio_in(a: &[f64], v: &[f64], dtype: DType, device: &Device, mode: Mode) -> f64 {
+    worst_ratio_by(a, v, dtype, device, mode, Method::Auto)
+}
+
+/// [`worst_ratio_in`] by `method`.
+fn worst_ratio_by(
+    a: &[f64],
+    v: &[f64],
+    dtype: DType,
+    device: &Device,
+    mode: Mode,
+    method: Method,
+) -> f64 {
     let eps = if dtype == DType::F64 {
         f64::EPSILON
     } else {
@@ -84,7 +96,7 @@ fn worst_ratio_in(a: &[f64], v: &[f64], dtype: DType, device: &Device, mode: Mod
             Tensor::<3>::from_data(TensorData::new(f32s(v), [1, 1, v.len()]), device),
         )
     };
-    let options = Convolve1dOptions::new(mode).with_method(Method::Auto);
+    let options = Convolve1dOptions::new(mode).with_method(method);
     let y = convolve1d(x, w, None, options).unwrap();
     let got: Vec<f64> = match dtype {
         DType::F64 => y.into_data().iter::<f64>().collect(),
@@ -150,6 +162,23 @@ on_every_backend! {
                 let worst = worst_ratio_in(&a, &v, dtype, device, Mode::Full);
                 eprintln!("{device:?} {dtype:?} quiet edges N={n} M={m}: worst error {worst:.3} ε·S_j");
                 assert!(worst <= K, "{dtype:?} quiet edges N={n} M={m}: worst error {worst} ε·S_j (limit {K})");
+            }
+        }
+    }
+
+    /// Regression: Burn 0.22.1's `conv1d` on wgpu sums kernels of more than about 21,800
+    /// taps wrongly (the crate splits them); every method, a 40,000-tap kernel (`valid`).
+    fn a_kernel_of_40000_taps_sums_right(device: &Device) {
+        let (a, v) = (noise(40_010, 21), noise(40_000, 22));
+        for dtype in [DType::F32, DType::F64] {
+            if !device.supports_dtype(dtype) {
+                continue;
+            }
+            for method in Method::ALL {
+                // `valid`: 11 outputs of 40,000 terms each (the exact sums are slow in a debug build).
+                let worst = worst_ratio_by(&a, &v, dtype, device, Mode::Valid, method);
+                eprintln!("{device:?} {dtype:?} {method} M=40,000: worst error {worst:.3} ε·S_j");
+                assert!(worst <= K, "{dtype:?} {method} M=40,000: worst error {worst} ε·S_j (limit {K})");
             }
         }
     }

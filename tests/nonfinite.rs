@@ -59,7 +59,76 @@ fn every_way(a: &[f64], v: &[f64], device: &Device) {
     }
 }
 
+/// The input and weight gradients of `Σ r · convolve1d(a, v)`, every mode, both functions
+/// and every method, against NumPy's direct sums of the gradients' own terms
+/// ([`oracle::gradients`]): NaN, `+inf` and `-inf` exactly where those sums have them.
+fn gradients_every_way(a: &[f64], v: &[f64], r_seed: u64, device: &Device) {
+    let device = device.clone().autodiff();
+    for method in Method::ALL {
+        for op in [Operation::Convolution, Operation::Correlation] {
+            for mode in Mode::ALL {
+                let want_y = oracle::numpy(op, a, v, mode);
+                // Positive upstream gradients, so that infinite terms keep their factor's
+                // sign, and one zero (NumPy's inf · 0 is NaN).
+                let mut r: Vec<f64> = noise(want_y.len(), r_seed)
+                    .iter()
+                    .map(|v| v.abs())
+                    .collect();
+                r[want_y.len() / 3] = 0.0;
+                let (want_da, want_dv) = oracle::gradients(op, a, v, mode, &r);
+                let x = t3(a, [1, 1, a.len()], &device).require_grad();
+                let w = t3(v, [1, 1, v.len()], &device).require_grad();
+                let options = Convolve1dOptions::new(mode)
+                    .with_operation(op)
+                    .with_method(method);
+                let y = convolve1d(x.clone(), w.clone(), None, options).unwrap();
+                let grads = (y * t3(&r, [1, 1, r.len()], &device)).sum().backward();
+                let da = values(x.grad(&grads).expect("input gradient"));
+                let dv = values(w.grad(&grads).expect("weight gradient"));
+                let what = format!(
+                    "{method} {} {mode} N={} M={}",
+                    op.numpy_name(),
+                    a.len(),
+                    v.len()
+                );
+                assert_close(
+                    &da,
+                    &want_da,
+                    want_y.len(),
+                    1.0,
+                    &format!("{what}: input gradient"),
+                );
+                assert_close(
+                    &dv,
+                    &want_dv,
+                    want_y.len(),
+                    1.0,
+                    &format!("{what}: weight gradient"),
+                );
+            }
+        }
+    }
+}
+
 on_every_backend! {
+    fn gradients_follow_numpys_rule(device: &Device) {
+        // NaN and ±inf in the signal near its ends, where only some taps meet them: the
+        // weight gradient is NaN, +inf or -inf at those taps, the input gradient finite.
+        let mut a = noise(3_000, 7);
+        a[3] = f64::NAN;
+        a[2_998] = f64::INFINITY;
+        a[2_900] = f64::NEG_INFINITY;
+        let v = noise(255, 8);
+        gradients_every_way(&a, &v, 9, device);
+        // NaN and +inf taps: the input gradient is NaN or +inf where they reach (NaN where the
+        // zero upstream gradient meets the +inf tap), the weight gradient finite.
+        let a = noise(3_000, 10);
+        let mut v = noise(255, 11);
+        v[2] = f64::INFINITY;
+        v[250] = f64::NAN;
+        gradients_every_way(&a, &v, 12, device);
+    }
+
     fn nan_and_infinities_in_a_long_signal(device: &Device) {
         // The case, scaled to test time: one NaN, one +inf and one -inf in a long
         // signal with a 1,023-tap kernel (Auto takes an FFT path for these lengths).

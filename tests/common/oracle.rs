@@ -58,6 +58,49 @@ fn pyarray_correlate(ap1: &[f64], ap2: &[f64], mode: Mode) -> Vec<f64> {
         .collect()
 }
 
+/// The gradients of `Σ_k r[k] · numpy(op, a, v, mode)[k]` with respect to `a` and `v`, as
+/// NumPy's direct sums over the same terms: `da[i] = Σ r[k] · v[t]` and `dv[t] = Σ r[k] · a[i]`
+/// over the pairs `(i, t)` that the output `k` multiplies (no term for the zero padding), in
+/// f64, whose NaN and infinities are NumPy's. `a` at least as long as `v`.
+#[allow(dead_code)] // used by some test binaries only
+pub fn gradients(
+    op: Operation,
+    a: &[f64],
+    v: &[f64],
+    mode: Mode,
+    r: &[f64],
+) -> (Vec<f64>, Vec<f64>) {
+    let (n1, n) = (a.len() as isize, v.len() as isize);
+    assert!(
+        n1 >= n && n >= 1,
+        "the gradient oracle takes a signal at least as long as the kernel"
+    );
+    let n_left = match mode {
+        Mode::Valid => 0,
+        Mode::Same => n / 2,
+        // Causal is `full[:N]`: full's window, cut by `r`'s length.
+        Mode::Full | Mode::Causal => n - 1,
+    };
+    assert_eq!(r.len(), numpy(op, a, v, mode).len());
+    let (mut da, mut dv) = (vec![0.0; a.len()], vec![0.0; v.len()]);
+    for (k, rk) in r.iter().enumerate() {
+        for j in 0..n {
+            let i = j + k as isize - n_left;
+            if !(0..n1).contains(&i) {
+                continue;
+            }
+            // np.convolve slides the reversed kernel; np.correlate the kernel as is.
+            let t = match op {
+                Operation::Convolution => (n - 1 - j) as usize,
+                Operation::Correlation => j as usize,
+            };
+            da[i as usize] += rk * v[t];
+            dv[t] += rk * a[i as usize];
+        }
+    }
+    (da, dv)
+}
+
 /// The layer's semantics, by the oracle: `y[b, o] = Σ_i numpy(x[b, i], w[o, i]) + bias[o]` over
 /// the input channels of `o`'s group. `x` is `[batch][channels_in][n]`, `w` is
 /// `[channels_out][channels_in / groups][m]`.
