@@ -33,8 +33,8 @@ use burn::tensor::module::conv1d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 use burn_npconv::internals::{
-    CpuKernel, Isa, Real, auto_takes_fft, correlate, correlate_write, cpu_conv,
-    fft_guard_keeps_input_precision, modelled,
+    CpuKernel, Isa, Real, auto_takes_fft, correlate, correlate_write, cpu_conv, fft_measuring,
+    modelled,
 };
 use burn_npconv::{BackendKind, Convolve1dOptions, Method, Mode, convolve1d, mode};
 use criterion::{BenchmarkId, Criterion, criterion_group};
@@ -225,9 +225,18 @@ fn bench_scan(c: &mut Criterion) {
     }
     for m in [255usize, 4095] {
         let w: Vec<f32> = (0..m).map(|i| (i % 5) as f32 - 2.0).collect();
-        group.bench_function(BenchmarkId::new("guard-alone", format!("N{n}-M{m}")), |b| {
-            b.iter(|| fft_guard_keeps_input_precision(&x, &w))
-        });
+        // The guard measures the signal as the FFT reads its blocks: the FFT alone with and
+        // without it, then the whole guarded path (with the edge check of full mode).
+        for (name, measure) in [("fft-alone", false), ("fft-measured", true)] {
+            group.bench_function(BenchmarkId::new(name, format!("N{n}-M{m}")), |b| {
+                b.iter(|| fft_measuring(&x, &w, measure))
+            });
+        }
+        alternating_overhead(
+            m,
+            || fft_measuring(&x, &w, false),
+            || fft_measuring(&x, &w, true),
+        );
         for (name, guarded) in [("fft", false), ("fft-guarded", true)] {
             group.bench_function(BenchmarkId::new(name, format!("N{n}-M{m}")), |b| {
                 b.iter(|| cpu_conv(&x, &w, CpuKernel::Fft, guarded))
@@ -235,6 +244,48 @@ fn bench_scan(c: &mut Criterion) {
         }
     }
     group.finish();
+}
+
+/// The guard's measurement as a fraction of the FFT, from 201 pairs of calls without and with
+/// it, alternated (first of the pair alternating too) so that the machine's drift hits both:
+/// the medians of each and the median of the pairs' ratios, printed (`scan/alternating`).
+fn alternating_overhead<A, B>(m: usize, alone: impl Fn() -> A, measured: impl Fn() -> B) {
+    let time = |f: &dyn Fn()| {
+        let t = std::time::Instant::now();
+        f();
+        t.elapsed().as_secs_f64()
+    };
+    let run_a = || drop(std::hint::black_box(alone()));
+    let run_b = || drop(std::hint::black_box(measured()));
+    for _ in 0..10 {
+        run_a();
+        run_b();
+    }
+    let (mut a, mut b, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..201 {
+        let (ta, tb) = if i % 2 == 0 {
+            let ta = time(&run_a);
+            (ta, time(&run_b))
+        } else {
+            let tb = time(&run_b);
+            (time(&run_a), tb)
+        };
+        a.push(ta);
+        b.push(tb);
+        ratio.push(tb / ta);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (ma, mb, mr) = (median(&mut a), median(&mut b), median(&mut ratio));
+    println!(
+        "scan/alternating/N1000000-M{m}: FFT alone {:.3} ms, measuring for the guard {:.3} ms, \
+         median ratio of 201 alternated pairs {mr:.4} ({:+.1}%)",
+        ma * 1e3,
+        mb * 1e3,
+        100.0 * (mr - 1.0)
+    );
 }
 
 /// `simd/{isa}`: the direct kernel's inner loop alone, on one thread, for each instruction set

@@ -53,11 +53,13 @@ pub fn correlate_write<T: Real>(x: &[T], w: &[T], y: &mut [T], check: bool) -> b
     crate::cpu::correlate_write(Isa::detected(), x, w, y, check).1
 }
 
-/// `Method::Auto`'s accuracy guard alone for `np.convolve(x, w, "full")`: whether it lets the
-/// FFT run in the inputs' own type.
+/// The FFT kernel alone for `np.convolve(x, w, "full")`, in the inputs' type; with `measure`,
+/// with `Method::Auto`'s accuracy guard measuring each input block as the FFT reads it and
+/// deciding from that (the guard's whole cost on an ordinary input, without the edge check).
 #[cfg(cpu_kernels)]
-pub fn fft_guard_keeps_input_precision<T: Real>(x: &[T], w: &[T]) -> bool {
-    crate::cpu::fft_guard_keeps_input_precision(x, w, &one_signal(x.len(), w.len(), Mode::Full))
+pub fn fft_measuring<T: Real>(x: &[T], w: &[T], measure: bool) -> Vec<T> {
+    let g = one_signal(x.len(), w.len(), Mode::Full);
+    crate::cpu::fft_measuring(x, w, &g, measure)
 }
 
 /// Whether `Method::Auto` takes an FFT path (CPU or device) for one f32 signal of `n`

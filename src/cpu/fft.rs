@@ -34,6 +34,19 @@ fn to<A: Real, B: Real>(v: A) -> B {
 /// transform is finite (checked while it is in cache: a NaN or an infinity anywhere in the
 /// inputs spreads over its whole block).
 pub(super) fn conv<T: Real, U: Real>(x: &[T], wk: &[T], d: &Geometry) -> (Vec<T>, bool) {
+    let (y, finite, _) = conv_measured::<T, U>(x, wk, d, None);
+    (y, finite)
+}
+
+/// [`conv`], and with `chunk`, the guard's measurements of each input block as it is read
+/// ([`BlockRange`], one per input row and block read; a block read by two pieces of the output
+/// is measured twice, the same).
+fn conv_measured<T: Real, U: Real>(
+    x: &[T],
+    wk: &[T],
+    d: &Geometry,
+    chunk: Option<usize>,
+) -> (Vec<T>, bool, Vec<BlockRange>) {
     let (l, cpg, opg, m, n) = (d.out_len(), d.cpg(), d.opg(), d.m, d.n);
     let f = CpuModel::of(U::dtype()).fft_len(n, m, cpg, opg);
     let bins = f / 2 + 1;
@@ -99,7 +112,8 @@ pub(super) fn conv<T: Real, U: Real>(x: &[T], wk: &[T], d: &Geometry) -> (Vec<T>
         }
     }
 
-    let run = |(unit, j0, mut rows): (usize, usize, Vec<&mut [T]>)| {
+    let run = |(unit, j0, mut rows): (usize, usize, Vec<&mut [T]>)| -> Vec<BlockRange> {
+        let mut ranges = Vec::new();
         // `out` comes from `calloc`: write its pages before reading them (see the module docs
         // of `cpu`).
         for row in rows.iter_mut() {
@@ -120,9 +134,14 @@ pub(super) fn conv<T: Real, U: Real>(x: &[T], wk: &[T], d: &Geometry) -> (Vec<T>
             let x0 = kb * block;
             let x1 = (x0 + block).min(n);
             for (i, spec) in xspec.iter_mut().enumerate() {
-                let row = &x[(b * d.cin + g * cpg + i) * n..][..n];
+                let r = b * d.cin + g * cpg + i;
+                let row = &x[r * n..][..n];
                 for (dst, &v) in buf.iter_mut().zip(&row[x0..x1]) {
                     *dst = to::<T, U>(v);
+                }
+                if let Some(chunk) = chunk {
+                    // Read again while in cache.
+                    ranges.push(block_range(row, r, kb, x0..x1, chunk));
                 }
                 buf[x1 - x0..].fill(U::zero());
                 r2c.process_with_scratch(&mut buf, spec, &mut scratch_f)
@@ -155,14 +174,15 @@ pub(super) fn conv<T: Real, U: Real>(x: &[T], wk: &[T], d: &Geometry) -> (Vec<T>
         buffers::give(acc);
         buffers::give(scratch_f);
         buffers::give(scratch_i);
+        ranges
     };
-    if serial {
-        work.into_iter().for_each(run);
+    let ranges: Vec<BlockRange> = if serial {
+        work.into_iter().flat_map(run).collect()
     } else {
-        work.into_par_iter().for_each(run);
-    }
+        work.into_par_iter().flat_map_iter(run).collect()
+    };
     buffers::give(spectra);
-    (out, !nonfinite.into_inner())
+    (out, !nonfinite.into_inner(), ranges)
 }
 
 /// `dst[i] += src[i]`, and whether every sum is finite, checked as it is stored (`v · 0` is NaN
@@ -240,7 +260,9 @@ pub(super) fn conv_in<T: Real>(
 /// audio without long silences) have `q` in the tens and keep the FFT in their own type; a
 /// spike in noise, loud and quiet passages or exact silences raise it, and the FFT then
 /// computes in f64 or the direct kernel runs. Sums near the type's overflow threshold also
-/// leave the input type. One pass over the inputs, in vector lanes.
+/// leave the input type. One pass over the inputs, in vector lanes: `Auto`'s FFT makes the
+/// same measurement of the signal inside its own reads of each block ([`conv_guarded`]) and
+/// uses this pass only where a chunk could span three blocks.
 ///
 /// Returns the precision with the guard's measurements ([`Guard`]). The chunk rule covers every
 /// output whose window holds a whole chunk; the first and last `m - 1` outputs of the full
@@ -269,13 +291,345 @@ fn guard_of<T: Real>(x: &[T], wk: &[T], d: &Geometry) -> Option<Guard> {
         max_x = max_x.max(max);
         qx = qx.max(max / min_mean);
     }
+    let (qw, max_w) = kernel_range(wk, d.m)?;
+    decide::<T>(qx, max_x, qw, max_w, d)
+}
+
+/// `(max over kernels of max|w| / mean|w|, max |w|)`, or `None` for a NaN or an infinity.
+fn kernel_range<T: Real>(wk: &[T], m: usize) -> Option<(f64, f64)> {
     let mut qw = 0.0f64;
     let mut max_w = 0.0f64;
-    for k in wk.chunks(d.m) {
-        let (max, mean) = range(k, d.m)?;
+    for k in wk.chunks(m) {
+        let (max, mean) = range(k, m)?;
         max_w = max_w.max(max);
         qw = qw.max(max / mean);
     }
+    Some((qw, max_w))
+}
+
+/// `Method::Auto`'s FFT with its accuracy guard ([`guarded`]'s rule) measured on the way: the
+/// FFT runs in `T` while each input block is measured as it is read (in cache: no pass of its
+/// own over the signal), then the guard decides. Where it asks for f64 the FFT runs again in
+/// f64; where it refuses the FFT (NaN or infinities in the inputs, or a range no precision
+/// keeps accurate), `None`, and the caller sums directly. The decision is [`guarded`]'s up
+/// to the rounding of the chunk sums.
+pub(super) fn conv_guarded<T: Real>(
+    x: &[T],
+    wk: &[T],
+    d: &Geometry,
+) -> Option<(Guard, (Vec<T>, bool))> {
+    let chunk = effective_chunk((d.m / 2).max(1), d.n);
+    if block_len::<T>(d) <= chunk {
+        // A chunk could span three blocks: the guard's own pass.
+        let guard = guarded(x, wk, d)?;
+        return Some((guard, conv_in(x, wk, d, guard.precision)));
+    }
+    let (qw, max_w) = kernel_range(wk, d.m)?;
+    let (y, finite, ranges) = conv_measured::<T, T>(x, wk, d, Some(chunk));
+    let (qx, max_x) = signal_range(x, d, chunk, ranges)?;
+    let guard = decide::<T>(qx, max_x, qw, max_w, d)?;
+    Some(match guard.precision {
+        Precision::Input => (guard, (y, finite)),
+        Precision::F64 => (guard, conv::<T, f64>(x, wk, d)),
+    })
+}
+
+/// The FFT in `T` alone (full output, one signal), with or without the guard's measurement
+/// of its blocks and the decision from it: what the measurement costs (the `scan` bench).
+#[cfg(feature = "internals")]
+pub(super) fn conv_measuring<T: Real>(x: &[T], wk: &[T], d: &Geometry, measure: bool) -> Vec<T> {
+    let chunk = effective_chunk((d.m / 2).max(1), d.n);
+    let (y, _, ranges) = conv_measured::<T, T>(x, wk, d, measure.then_some(chunk));
+    if measure {
+        let decided = signal_range(x, d, chunk, ranges)
+            .zip(kernel_range(wk, d.m))
+            .and_then(|((qx, max_x), (qw, max_w))| decide::<T>(qx, max_x, qw, max_w, d));
+        std::hint::black_box(decided.map(|g| g.precision));
+    }
+    y
+}
+
+/// What the guard needs of one input block `[x0, x1)` of row `row` (chunks of the row aligned
+/// at its start, as [`range`]'s): sums of `|x|`, in f64.
+#[derive(Clone, Copy, Debug)]
+struct BlockRange {
+    row: usize,
+    block: usize,
+    /// `max |x|` over the block.
+    max: f64,
+    /// The smallest sum over the whole chunks inside the block (`inf` if none).
+    min_sum: f64,
+    /// The sums before the block's first chunk boundary and after its last one: parts of the
+    /// chunks the block shares with its neighbours.
+    head: f64,
+    tail: f64,
+    /// Whether the block's total is finite (no NaN, no infinity, no overflow).
+    finite: bool,
+}
+
+/// [`BlockRange`] of `row[span]`, chunks of `chunk` values from the row's start; the values
+/// past the row's last whole chunk count only for the maximum and finiteness.
+fn block_range<T: Real>(
+    row: &[T],
+    r: usize,
+    block: usize,
+    span: std::ops::Range<usize>,
+    chunk: usize,
+) -> BlockRange {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::Isa::detected() != super::simd::Isa::Portable {
+        // SAFETY: every copy but the portable one needs AVX2 and FMA, which `detected` checked.
+        return unsafe { block_range_avx2(row, r, block, span, chunk) };
+    }
+    block_range_body(row, r, block, span, chunk)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn block_range_avx2<T: Real>(
+    row: &[T],
+    r: usize,
+    block: usize,
+    span: std::ops::Range<usize>,
+    chunk: usize,
+) -> BlockRange {
+    block_range_body(row, r, block, span, chunk)
+}
+
+#[inline(always)]
+fn block_range_body<T: Real>(
+    row: &[T],
+    r: usize,
+    block: usize,
+    span: std::ops::Range<usize>,
+    chunk: usize,
+) -> BlockRange {
+    let (x0, x1) = (span.start, span.end);
+    let head_end = x0.div_ceil(chunk).saturating_mul(chunk).min(x1);
+    // Every chunk between the two ends inside the row's whole chunks (`x1 <= row.len()`).
+    let tail_start = (x1 / chunk * chunk).max(head_end);
+    let (head, mut max) = abs_sum_max(&row[x0..head_end]);
+    let (tail, tmax) = abs_sum_max(&row[tail_start..x1]);
+    max = larger(max, tmax);
+    let (min_sum, sum, cmax) = chunk_sums(&row[head_end..tail_start], chunk);
+    let max = larger(max, cmax);
+    let total = head + tail + sum;
+    BlockRange {
+        row: r,
+        block,
+        max: to(max),
+        min_sum: to(min_sum),
+        head: to(head),
+        tail: to(tail),
+        finite: total.is_finite(),
+    }
+}
+
+/// `(Σ |v|, max |v|)` in 32 lanes (four AVX2 registers of f32 per accumulator: with two, the
+/// loop waited on the additions' latency, 4% of a 1,000,000-sample FFT at M = 255).
+#[inline(always)]
+fn abs_sum_max<T: Real>(v: &[T]) -> (T, T) {
+    #[cfg(target_arch = "x86_64")]
+    if T::dtype() == burn::tensor::DType::F32
+        && super::simd::Isa::detected() != super::simd::Isa::Portable
+    {
+        // SAFETY: every copy but the portable one needs AVX2 and FMA, which `detected` checked.
+        let (sum, max) = unsafe { abs_sum_max_f32_avx2(bytemuck::cast_slice(v)) };
+        return (to(sum), to(max));
+    }
+    abs_sum_max_lanes(v)
+}
+
+/// `(min over chunks of Σ |c|, Σ |v|, max |v|)` over the whole chunks of `chunk` values that
+/// make up `v` (`min` is `inf` for none).
+#[inline(always)]
+fn chunk_sums<T: Real>(v: &[T], chunk: usize) -> (T, T, T) {
+    #[cfg(target_arch = "x86_64")]
+    if T::dtype() == burn::tensor::DType::F32
+        && super::simd::Isa::detected() != super::simd::Isa::Portable
+    {
+        // SAFETY: every copy but the portable one needs AVX2 and FMA, which `detected` checked.
+        let (min, sum, max) = unsafe { chunk_sums_f32_avx2(bytemuck::cast_slice(v), chunk) };
+        return (to(min), to(sum), to(max));
+    }
+    let (mut min_sum, mut total, mut max) = (T::infinity(), T::zero(), T::zero());
+    for c in v.chunks_exact(chunk) {
+        let (sum, m) = abs_sum_max_lanes(c);
+        max = larger(max, m);
+        total = total + sum;
+        min_sum = if sum < min_sum { sum } else { min_sum };
+    }
+    (min_sum, total, max)
+}
+
+/// [`chunk_sums`] of f32 values with AVX2 intrinsics: per chunk, four accumulators of eight
+/// lanes for the sum, added across in registers; the maximum over the whole run.
+///
+/// # Safety
+/// The CPU has AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn chunk_sums_f32_avx2(v: &[f32], chunk: usize) -> (f32, f32, f32) {
+    use std::arch::x86_64::*;
+    let abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+    let mut m = [_mm256_setzero_ps(); 4];
+    let (mut min_sum, mut total, mut tail_max) = (f32::INFINITY, 0.0f32, 0.0f32);
+    for c in v.chunks_exact(chunk) {
+        let mut s = [_mm256_setzero_ps(); 4];
+        let blocks = c.chunks_exact(32);
+        let tail = blocks.remainder();
+        for b in blocks {
+            for q in 0..4 {
+                // SAFETY: `b` holds 32 values; lane group `q` reads values 8q..8q + 8.
+                let a = _mm256_and_ps(unsafe { _mm256_loadu_ps(b.as_ptr().add(8 * q)) }, abs);
+                s[q] = _mm256_add_ps(s[q], a);
+                m[q] = _mm256_max_ps(m[q], a);
+            }
+        }
+        let v8 = _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
+        let x = _mm_add_ps(_mm256_castps256_ps128(v8), _mm256_extractf128_ps(v8, 1));
+        let x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+        let x = _mm_add_ss(x, _mm_shuffle_ps(x, x, 0b01));
+        let mut sum = _mm_cvtss_f32(x);
+        for &t in tail {
+            sum += t.abs();
+            tail_max = larger(tail_max, t.abs());
+        }
+        min_sum = if sum < min_sum { sum } else { min_sum };
+        total += sum;
+    }
+    let max = _mm256_max_ps(_mm256_max_ps(m[0], m[1]), _mm256_max_ps(m[2], m[3]));
+    let mut maxs = [0.0f32; 8];
+    // SAFETY: eight f32.
+    unsafe { _mm256_storeu_ps(maxs.as_mut_ptr(), max) };
+    let max = maxs.iter().fold(tail_max, |a, &b| larger(a, b));
+    (min_sum, total, max)
+}
+
+/// [`abs_sum_max`] of f32 values with AVX2 intrinsics: four accumulators of eight lanes each
+/// for the sum and for the maximum (the generic loop, compiled for AVX2, ran at about half a
+/// cycle per value).
+///
+/// # Safety
+/// The CPU has AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn abs_sum_max_f32_avx2(v: &[f32]) -> (f32, f32) {
+    use std::arch::x86_64::*;
+    let abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+    let mut s = [_mm256_setzero_ps(); 4];
+    let mut m = [_mm256_setzero_ps(); 4];
+    let blocks = v.chunks_exact(32);
+    let tail = blocks.remainder();
+    for b in blocks {
+        for q in 0..4 {
+            // SAFETY: `b` holds 32 values; lane group `q` reads values 8q..8q + 8.
+            let a = _mm256_and_ps(unsafe { _mm256_loadu_ps(b.as_ptr().add(8 * q)) }, abs);
+            s[q] = _mm256_add_ps(s[q], a);
+            // `max_ps` returns its second operand when either is NaN: a NaN reaches the
+            // maximum, and the sum carries it anyway.
+            m[q] = _mm256_max_ps(m[q], a);
+        }
+    }
+    let mut sum = _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
+    let mut max = _mm256_max_ps(_mm256_max_ps(m[0], m[1]), _mm256_max_ps(m[2], m[3]));
+    // The rest by eight, then one by one (a block's ends: up to 31 values each).
+    let eights = tail.chunks_exact(8);
+    let tail = eights.remainder();
+    for e in eights {
+        // SAFETY: `e` holds 8 values.
+        let a = _mm256_and_ps(unsafe { _mm256_loadu_ps(e.as_ptr()) }, abs);
+        sum = _mm256_add_ps(sum, a);
+        max = _mm256_max_ps(max, a);
+    }
+    let (mut sums, mut maxs) = ([0.0f32; 8], [0.0f32; 8]);
+    // SAFETY: eight f32 each.
+    unsafe {
+        _mm256_storeu_ps(sums.as_mut_ptr(), sum);
+        _mm256_storeu_ps(maxs.as_mut_ptr(), max);
+    }
+    let (mut sum, mut max) = fold(sums, maxs);
+    for &t in tail {
+        sum += t.abs();
+        max = larger(max, t.abs());
+    }
+    (sum, max)
+}
+
+/// [`abs_sum_max`] in 32 lanes of plain code.
+#[inline(always)]
+fn abs_sum_max_lanes<T: Real>(v: &[T]) -> (T, T) {
+    const L: usize = 32;
+    let (mut sums, mut maxs) = ([T::zero(); L], [T::zero(); L]);
+    let lanes = v.chunks_exact(L);
+    let tail = lanes.remainder();
+    for l in lanes {
+        for q in 0..L {
+            let a = l[q].abs();
+            sums[q] = sums[q] + a;
+            maxs[q] = larger(maxs[q], a);
+        }
+    }
+    let (mut sum, mut m) = fold(sums, maxs);
+    for &t in tail {
+        sum = sum + t.abs();
+        m = larger(m, t.abs());
+    }
+    (sum, m)
+}
+
+/// `(max over rows of max|x| / min chunk mean|x|, max |x|)` from the blocks' measurements (a
+/// row whose blocks were not all read is measured by [`range_of_row`]), or `None` for a NaN, an
+/// infinity or an overflowing total.
+fn signal_range<T: Real>(
+    x: &[T],
+    d: &Geometry,
+    chunk: usize,
+    mut ranges: Vec<BlockRange>,
+) -> Option<(f64, f64)> {
+    let (n, block) = (d.n, block_len::<T>(d));
+    let n_blocks = n.div_ceil(block);
+    ranges.sort_unstable_by_key(|b| (b.row, b.block));
+    ranges.dedup_by_key(|b| (b.row, b.block));
+    let whole_n = n / chunk * chunk;
+    let (mut qx, mut max_x) = (0.0f64, 0.0f64);
+    let mut blocks = ranges.as_slice();
+    for (r, row) in x.chunks(n).enumerate() {
+        let count = blocks.iter().take_while(|b| b.row == r).count();
+        let (mine, rest) = blocks.split_at(count);
+        blocks = rest;
+        let (max, min_mean) = if mine.len() == n_blocks {
+            let mut max = 0.0f64;
+            let mut min_sum = f64::INFINITY;
+            for (k, b) in mine.iter().enumerate() {
+                if !b.finite {
+                    return None;
+                }
+                max = max.max(b.max);
+                min_sum = min_sum.min(b.min_sum);
+                // The chunk across the boundary after block k.
+                let p = (k + 1) * block;
+                if k + 1 < mine.len() && p % chunk != 0 && (p / chunk + 1) * chunk <= whole_n {
+                    min_sum = min_sum.min(b.tail + mine[k + 1].head);
+                }
+            }
+            (max, min_sum / chunk as f64)
+        } else {
+            range_of_row(row, chunk)?
+        };
+        max_x = max_x.max(max);
+        qx = qx.max(max / min_mean);
+    }
+    Some((qx, max_x))
+}
+
+/// The input block length of [`conv`] computing in `T`.
+fn block_len<T: Real>(d: &Geometry) -> usize {
+    CpuModel::of(T::dtype()).fft_len(d.n, d.m, d.cpg(), d.opg()) - d.m + 1
+}
+
+/// The guard's decision from the measurements of the signal (`qx`, `max_x`) and the kernels.
+fn decide<T: Real>(qx: f64, max_x: f64, qw: f64, max_w: f64, d: &Geometry) -> Option<Guard> {
     let q = qx * qw;
     let eps_t = to::<T, f64>(T::epsilon());
     let f = CpuModel::of(T::dtype()).fft_len(d.n, d.m, d.cpg(), d.opg()) as f64;
@@ -322,7 +676,8 @@ fn range_of_row<T: Real>(row: &[T], chunk: usize) -> Option<(f64, f64)> {
 
 /// The chunk length [`range`] uses for `chunk` over `len` values.
 fn effective_chunk(chunk: usize, len: usize) -> usize {
-    const L: usize = 16;
+    // Whole vectors of [`abs_sum_max`]'s 32 lanes (of the fallback pass's too).
+    const L: usize = 32;
     if chunk >= L { chunk / L * L } else { chunk }
         .min(len)
         .max(1)
@@ -354,11 +709,11 @@ fn larger<T: Real>(a: T, b: T) -> T {
     if a > b { a } else { b }
 }
 
-/// The sum and the maximum of 16 lanes, folded pairwise (a tree of vector operations rather
-/// than a chain of dependent scalar ones).
+/// The sum and the maximum of `L` lanes (a power of two), folded pairwise (a tree of vector
+/// operations rather than a chain of dependent scalar ones).
 #[inline(always)]
-fn fold16<T: Real>(mut sums: [T; 16], mut maxs: [T; 16]) -> (T, T) {
-    let mut w = 8;
+fn fold<T: Real, const L: usize>(mut sums: [T; L], mut maxs: [T; L]) -> (T, T) {
+    let mut w = L / 2;
     while w > 0 {
         for q in 0..w {
             sums[q] = sums[q] + sums[q + w];
@@ -371,34 +726,11 @@ fn fold16<T: Real>(mut sums: [T; 16], mut maxs: [T; 16]) -> (T, T) {
 
 #[inline(always)]
 fn range_body<T: Real>(v: &[T], chunk: usize) -> Option<(f64, f64)> {
-    const L: usize = 16;
     let chunk = effective_chunk(chunk, v.len());
-    let mut max = T::zero();
-    let mut min_sum = T::infinity();
     // NaN and ±inf make the total NaN or inf (the maxima skip a NaN); so does a total near
     // overflow, which leaves the FFT anyway.
-    let mut total = T::zero();
     let whole = v.len() / chunk * chunk;
-    for c in v[..whole].chunks_exact(chunk) {
-        let (mut sums, mut maxs) = ([T::zero(); L], [T::zero(); L]);
-        let lanes = c.chunks_exact(L);
-        let tail = lanes.remainder();
-        for l in lanes {
-            for q in 0..L {
-                let a = l[q].abs();
-                sums[q] = sums[q] + a;
-                maxs[q] = larger(maxs[q], a);
-            }
-        }
-        let (mut sum, mut m) = fold16(sums, maxs);
-        for &t in tail {
-            sum = sum + t.abs();
-            m = larger(m, t.abs());
-        }
-        max = larger(max, m);
-        min_sum = if sum < min_sum { sum } else { min_sum };
-        total = total + sum;
-    }
+    let (min_sum, total, mut max) = chunk_sums(&v[..whole], chunk);
     if !total.is_finite() {
         return None;
     }
@@ -528,6 +860,102 @@ mod tests {
                 let mut r = row.clone();
                 r[at] = bad;
                 assert_eq!(range_of_row(&r, 127), None, "{bad} at {at}");
+            }
+        }
+    }
+
+    /// The guard's signal range as measured inside the FFT ([`conv_guarded`]) and as its own
+    /// pass ([`range_of_row`]) on a signal with a quiet stretch at `quiet`, `(max / min mean,
+    /// max)` for both (`None` if refused).
+    fn both_ranges(
+        n: usize,
+        m: usize,
+        [batch, cin]: [usize; 2],
+        quiet: Option<(usize, usize)>,
+        bad: Option<(usize, f32)>,
+    ) -> [Option<(f64, f64)>; 2] {
+        use crate::mode::{Mode, Operation};
+        let d = Geometry::numpy(
+            [batch, cin, n],
+            [1, cin, m],
+            1,
+            Mode::Full,
+            Operation::Convolution,
+        );
+        let mut x: Vec<f32> = (0..batch * cin * n)
+            .map(|i| ((i * 7919 % 1009) as f32 - 504.0) / 97.0)
+            .collect();
+        if let Some((at, len)) = quiet {
+            for row in x.chunks_mut(n) {
+                row[at..at + len].iter_mut().for_each(|v| *v *= 1e-4);
+            }
+        }
+        if let Some((at, v)) = bad {
+            x[at] = v;
+        }
+        let wk: Vec<f32> = (0..cin * m).map(|i| (i % 5) as f32 - 2.0).collect();
+        let chunk = effective_chunk((m / 2).max(1), n);
+        let ranges = conv_measured::<f32, f32>(&x, &wk, &d, Some(chunk)).2;
+        let fused = signal_range(&x, &d, chunk, ranges);
+        let own = x.chunks(n).try_fold((0.0f64, 0.0f64), |(q, mx), row| {
+            let (max, min_mean) = range_of_row(row, chunk)?;
+            Some((q.max(max / min_mean), mx.max(max)))
+        });
+        [fused, own]
+    }
+
+    fn assert_same(what: &str, [fused, own]: [Option<(f64, f64)>; 2]) {
+        match (fused, own) {
+            (Some((q1, m1)), Some((q2, m2))) => {
+                assert_eq!(m1, m2, "{what}: max");
+                assert!((q1 - q2).abs() <= 1e-5 * q2, "{what}: q {q1} against {q2}");
+            }
+            (a, b) => assert_eq!(a.is_some(), b.is_some(), "{what}: {a:?} against {b:?}"),
+        }
+    }
+
+    /// The measurement the FFT makes of its blocks is the guard's own pass: quiet stretches
+    /// inside a block, across a block boundary (the chunk the two blocks share) and at the
+    /// row's end, NaN and infinities, several rows.
+    #[test]
+    fn the_fft_measures_what_the_guard_does() {
+        for (n, m) in [(20_000usize, 255usize), (70_001, 1023), (9_999, 64)] {
+            let d = Geometry::numpy(
+                [1, 1, n],
+                [1, 1, m],
+                1,
+                crate::mode::Mode::Full,
+                crate::mode::Operation::Convolution,
+            );
+            let block = block_len::<f32>(&d);
+            let chunk = effective_chunk(m / 2, n);
+            assert!(block > chunk && n > 2 * block, "N={n} M={m}: block {block}");
+            let mut quiets = vec![
+                None,
+                Some((n / 3, 2 * chunk)),
+                Some((n - chunk - 5, chunk + 5)),
+            ];
+            for k in 1..=2 {
+                // A stretch of one chunk around the k-th boundary, and ones shifted off it.
+                for shift in [0, 1, chunk / 2, chunk - 1] {
+                    let p = k * block;
+                    quiets.push(Some((p - chunk / 2 + shift, chunk)));
+                    quiets.push(Some((p - shift, chunk)));
+                }
+            }
+            for quiet in quiets {
+                for rows in [[1, 1], [2, 3]] {
+                    let what = format!("N={n} M={m} quiet {quiet:?} rows {rows:?}");
+                    assert_same(&what, both_ranges(n, m, rows, quiet, None));
+                }
+            }
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                for at in [0, block - 1, block, n - 1, 2 * n - 1] {
+                    let what = format!("N={n} M={m} {bad} at {at}");
+                    let r = both_ranges(n, m, [2, 1], None, Some((at, bad)));
+                    assert_eq!(r[0], None, "{what}");
+                    assert_same(&what, r);
+                }
             }
         }
     }

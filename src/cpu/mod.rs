@@ -128,39 +128,34 @@ pub(crate) fn conv<T: Real>(
     let (mut y, finite) = match kernel {
         CpuKernel::Direct => direct::conv(x, &wk, g),
         CpuKernel::Fft => {
-            let (guard, precision) = if guarded {
-                let guard = fft::guarded(x, &wk, g);
-                (guard, guard.map(|g| g.precision))
+            // The magnitudes at the signal's edges need only the inputs: when the FFT runs on
+            // one thread and they are worth a hand-off to another (transforms of 4,096 points
+            // or more, from M = 2,048: a hand-off costs about 10 µs, the edges of a 255-tap
+            // kernel a few), they are computed there meanwhile. Only outputs of the full
+            // output's first and last `m - 1` need it: `valid` mode has none of them.
+            let edges_needed = guarded && nonfinite::edges_in_output(g);
+            let hand_off = edges_needed
+                && fft::serial::<T>(g, fft::Precision::Input)
+                && crate::magnitudes::edge_len(g.n, g.m) >= HAND_OFF_EDGE_LEN;
+            // The worker reads `x` and `wk` in place: a copy made here cost this thread about
+            // 10 µs at M = 4,095 (12,000 values written over memory the worker had last read).
+            let wk_ref = &wk;
+            let job = hand_off
+                .then(|| handoff::Handoff::start(move || nonfinite::edge_sums(x, wk_ref, g)));
+            let run = if guarded {
+                // Auto: the guard measures the inputs as the FFT reads them.
+                fft::conv_guarded(x, &wk, g).map(|(guard, y)| (Some(guard), guard.precision, y))
             } else {
-                (None, Some(fft::Precision::Input))
+                let precision = fft::Precision::Input;
+                Some((None, precision, fft::conv_in(x, &wk, g, precision)))
             };
-            match precision {
+            let edges = job.map(handoff::Handoff::finish);
+            match run {
                 // Inputs with NaN or ±inf, or the FFT cannot be accurate enough: direct.
                 None => direct::conv(x, &wk, g),
-                Some(precision) => {
-                    // The magnitudes at the signal's edges need only the inputs: when the FFT
-                    // runs on one thread and they are worth a hand-off to another (transforms
-                    // of 4,096 points or more, from M = 2,048: a hand-off costs about 10 µs,
-                    // the edges of a 255-tap kernel a few), they are computed there meanwhile.
-                    // Only outputs of the full output's first and last `m - 1` need it:
-                    // `valid` mode has none of them.
-                    let guard = guard.filter(|_| nonfinite::edges_in_output(g));
-                    let hand_off = guard.is_some()
-                        && fft::serial::<T>(g, precision)
-                        && crate::magnitudes::edge_len(g.n, g.m) >= HAND_OFF_EDGE_LEN;
-                    let (edges, (mut y, finite)) = if hand_off {
-                        // The worker reads `x` and `wk` in place: a copy made here cost
-                        // this thread about 10 µs at M = 4,095 (12,000 values written over
-                        // memory the worker had last read).
-                        let wk = &wk;
-                        let job = handoff::Handoff::start(move || nonfinite::edge_sums(x, wk, g));
-                        let conv = fft::conv_in(x, wk, g, precision);
-                        (Some(job.finish()), conv)
-                    } else {
-                        (None, fft::conv_in(x, &wk, g, precision))
-                    };
+                Some((guard, precision, (mut y, finite))) => {
                     if finite {
-                        if let Some(guard) = guard {
+                        if let Some(guard) = guard.filter(|_| edges_needed) {
                             // The outputs at the signal's edges that the guard's rule does
                             // not cover, summed directly where their windows are too quiet.
                             let edges = edges.unwrap_or_else(|| nonfinite::edge_sums(x, &wk, g));
@@ -191,10 +186,11 @@ pub(crate) fn conv<T: Real>(
     y
 }
 
-/// Whether Auto's accuracy guard lets the FFT of `x` with `w` run in `T` (for the scan bench).
+/// The FFT in `T` of `x` with `w` in `g`, with or without the guard's measurement of its
+/// blocks (for the scan bench).
 #[cfg(all(feature = "internals", cpu_kernels))]
-pub(crate) fn fft_guard_keeps_input_precision<T: Real>(x: &[T], w: &[T], g: &Geometry) -> bool {
-    fft::guarded(x, w, g).map(|g| g.precision) == Some(fft::Precision::Input)
+pub(crate) fn fft_measuring<T: Real>(x: &[T], w: &[T], g: &Geometry, measure: bool) -> Vec<T> {
+    fft::conv_measuring(x, w, g, measure)
 }
 
 /// The `len` values of `row` from signed position `start`, zeros outside it: a slice of `row`
