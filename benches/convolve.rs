@@ -11,7 +11,9 @@
 //! - `pair/{backend}`: Burn's bare `conv1d` and `Method::Direct` on the same shapes, point by
 //!   point (`conv1d/{id}`, `direct/{id}`): the yardstick of `Direct`.
 //! - `grid64/{backend}`: the grid in f64, `Method::Auto` (backends with f64).
-//! - `scan/`: the NaN/inf output check and Auto's accuracy scan, next to the kernels, N = 1e6.
+//! - `scan/`: the NaN/inf output check and Auto's accuracy guard, next to the kernels, N = 1e6;
+//!   `scan/alternating` lines (printed, whatever the filter: about 2 s) give the guard's
+//!   measurement as a fraction of the FFT from alternated pairs of calls.
 //! - `simd/M{m}`: the direct kernel's inner loop per instruction set (AVX-512, AVX2, portable),
 //!   one thread, side by side.
 //! - `train/{backend}/{method}`: the README's three training cases, forward and
@@ -197,7 +199,8 @@ fn bench_grid64(c: &mut Criterion) {
 
 /// `scan/`: what the NaN/inf handling and Auto's accuracy guard cost on finite inputs, at
 /// N = 1,000,000: the direct kernel, and its loop on one thread with and without its check of
-/// the sums, and the FFT with and without the guard's scan of its inputs.
+/// the sums, and the FFT with and without the guard's measurement of its inputs (criterion, and
+/// alternated pairs printed as `scan/alternating`).
 fn bench_scan(c: &mut Criterion) {
     let mut group = c.benchmark_group("scan");
     group
