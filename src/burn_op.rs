@@ -530,19 +530,7 @@ mod autodiff {
             w: FloatTensor<Self>,
             args: CpuConvArgs,
         ) -> FloatTensor<Self> {
-            let (x, x_node) = x.into_parts();
-            let (w, w_node) = w.into_parts();
-            match CpuConvBackward
-                .prepare::<C>([x_node, w_node])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => {
-                    let y = B::cpu_conv1d(x.clone(), w.clone(), args);
-                    prep.finish((x, w, args), y)
-                }
-                OpsKind::UnTracked(prep) => prep.finish(B::cpu_conv1d(x, w, args)),
-            }
+            record::<B, C>(x, w, args, |x, w| B::cpu_conv1d(x, w, args))
         }
 
         #[cfg(feature = "wgpu")]
@@ -552,17 +540,31 @@ mod autodiff {
             y: FloatTensor<Self>,
             args: CpuConvArgs,
         ) -> FloatTensor<Self> {
-            let (x, x_node) = x.into_parts();
-            let (w, w_node) = w.into_parts();
             let (y, _) = y.into_parts();
-            match CpuConvBackward
-                .prepare::<C>([x_node, w_node])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => prep.finish((x, w, args), y),
-                OpsKind::UnTracked(prep) => prep.finish(y),
+            record::<B, C>(x, w, args, |_, _| y)
+        }
+    }
+
+    /// The op's output, `y` of the inner tensors, recorded with the op's backward pass when
+    /// `x` or `w` is tracked.
+    fn record<B: Backend + CpuConvOps, C: CheckpointStrategy>(
+        x: FloatTensor<Autodiff<B, C>>,
+        w: FloatTensor<Autodiff<B, C>>,
+        args: CpuConvArgs,
+        y: impl FnOnce(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
+    ) -> FloatTensor<Autodiff<B, C>> {
+        let (x, x_node) = x.into_parts();
+        let (w, w_node) = w.into_parts();
+        match CpuConvBackward
+            .prepare::<C>([x_node, w_node])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = y(x.clone(), w.clone());
+                prep.finish((x, w, args), y)
             }
+            OpsKind::UnTracked(prep) => prep.finish(y(x, w)),
         }
     }
 }

@@ -425,19 +425,14 @@ fn block_range_body<T: Real>(
     }
 }
 
-/// `(Σ |v|, max |v|)` in 32 lanes (four AVX2 registers of f32 per accumulator: with two, the
-/// loop waited on the additions' latency, 4% of a 1,000,000-sample FFT at M = 255).
+/// `(Σ |v|, max |v|)`: [`chunk_sums`] of `v` as one chunk.
 #[inline(always)]
 fn abs_sum_max<T: Real>(v: &[T]) -> (T, T) {
-    #[cfg(target_arch = "x86_64")]
-    if T::dtype() == burn::tensor::DType::F32
-        && super::simd::Isa::detected() != super::simd::Isa::Portable
-    {
-        // SAFETY: every copy but the portable one needs AVX2 and FMA, which `detected` checked.
-        let (sum, max) = unsafe { abs_sum_max_f32_avx2(bytemuck::cast_slice(v)) };
-        return (to(sum), to(max));
+    if v.is_empty() {
+        return (T::zero(), T::zero());
     }
-    abs_sum_max_lanes(v)
+    let (_, sum, max) = chunk_sums(v, v.len());
+    (sum, max)
 }
 
 /// `(min over chunks of Σ |c|, Σ |v|, max |v|)` over the whole chunks of `chunk` values that
@@ -506,57 +501,7 @@ unsafe fn chunk_sums_f32_avx2(v: &[f32], chunk: usize) -> (f32, f32, f32) {
     (min_sum, total, max)
 }
 
-/// [`abs_sum_max`] of f32 values with AVX2 intrinsics: four accumulators of eight lanes each
-/// for the sum and for the maximum (the generic loop, compiled for AVX2, ran at about half a
-/// cycle per value).
-///
-/// # Safety
-/// The CPU has AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn abs_sum_max_f32_avx2(v: &[f32]) -> (f32, f32) {
-    use std::arch::x86_64::*;
-    let abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
-    let mut s = [_mm256_setzero_ps(); 4];
-    let mut m = [_mm256_setzero_ps(); 4];
-    let blocks = v.chunks_exact(32);
-    let tail = blocks.remainder();
-    for b in blocks {
-        for q in 0..4 {
-            // SAFETY: `b` holds 32 values; lane group `q` reads values 8q..8q + 8.
-            let a = _mm256_and_ps(unsafe { _mm256_loadu_ps(b.as_ptr().add(8 * q)) }, abs);
-            s[q] = _mm256_add_ps(s[q], a);
-            // `max_ps` returns its second operand when either is NaN: a NaN reaches the
-            // maximum, and the sum carries it anyway.
-            m[q] = _mm256_max_ps(m[q], a);
-        }
-    }
-    let mut sum = _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
-    let mut max = _mm256_max_ps(_mm256_max_ps(m[0], m[1]), _mm256_max_ps(m[2], m[3]));
-    // The rest by eight, then one by one (a block's ends: up to 31 values each).
-    let eights = tail.chunks_exact(8);
-    let tail = eights.remainder();
-    for e in eights {
-        // SAFETY: `e` holds 8 values.
-        let a = _mm256_and_ps(unsafe { _mm256_loadu_ps(e.as_ptr()) }, abs);
-        sum = _mm256_add_ps(sum, a);
-        max = _mm256_max_ps(max, a);
-    }
-    let (mut sums, mut maxs) = ([0.0f32; 8], [0.0f32; 8]);
-    // SAFETY: eight f32 each.
-    unsafe {
-        _mm256_storeu_ps(sums.as_mut_ptr(), sum);
-        _mm256_storeu_ps(maxs.as_mut_ptr(), max);
-    }
-    let (mut sum, mut max) = fold(sums, maxs);
-    for &t in tail {
-        sum += t.abs();
-        max = larger(max, t.abs());
-    }
-    (sum, max)
-}
-
-/// [`abs_sum_max`] in 32 lanes of plain code.
+/// `(Σ |v|, max |v|)` in 32 lanes of plain code.
 #[inline(always)]
 fn abs_sum_max_lanes<T: Real>(v: &[T]) -> (T, T) {
     const L: usize = 32;
@@ -676,7 +621,7 @@ fn range_of_row<T: Real>(row: &[T], chunk: usize) -> Option<(f64, f64)> {
 
 /// The chunk length [`range`] uses for `chunk` over `len` values.
 fn effective_chunk(chunk: usize, len: usize) -> usize {
-    // Whole vectors of [`abs_sum_max`]'s 32 lanes (of the fallback pass's too).
+    // Whole vectors of the 32 lanes of [`chunk_sums`].
     const L: usize = 32;
     if chunk >= L { chunk / L * L } else { chunk }
         .min(len)
