@@ -12,8 +12,9 @@
 //!   point (`conv1d/{id}`, `direct/{id}`): the yardstick of `Direct`.
 //! - `grid64/{backend}`: the grid in f64, `Method::Auto` (backends with f64).
 //! - `scan/`: the NaN/inf output check and Auto's accuracy guard, next to the kernels, N = 1e6;
-//!   `scan/alternating` lines (printed, whatever the filter: about 2 s) give the guard's
-//!   measurement as a fraction of the FFT from alternated pairs of calls.
+//!   `scan/alternating` lines (printed when the filter is empty or names `scan`: about 4 s)
+//!   give the FFT's check and the guard's measurement as fractions of the FFT, from
+//!   alternated pairs of calls.
 //! - `simd/M{m}`: the direct kernel's inner loop per instruction set (AVX-512, AVX2, portable),
 //!   one thread, side by side.
 //! - `train/{backend}/{method}`: the README's three training cases, forward and
@@ -199,8 +200,9 @@ fn bench_grid64(c: &mut Criterion) {
 
 /// `scan/`: what the NaN/inf handling and Auto's accuracy guard cost on finite inputs, at
 /// N = 1,000,000: the direct kernel, and its loop on one thread with and without its check of
-/// the sums, and the FFT with and without the guard's measurement of its inputs (criterion, and
-/// alternated pairs printed as `scan/alternating`).
+/// the sums; the FFT with and without the check of its sums, and with and without the guard's
+/// measurement of its inputs (criterion, and alternated pairs printed as `scan/alternating`
+/// when the filter is empty or names `scan`).
 fn bench_scan(c: &mut Criterion) {
     let mut group = c.benchmark_group("scan");
     group
@@ -228,18 +230,34 @@ fn bench_scan(c: &mut Criterion) {
     }
     for m in [255usize, 4095] {
         let w: Vec<f32> = (0..m).map(|i| (i % 5) as f32 - 2.0).collect();
-        // The guard measures the signal as the FFT reads its blocks: the FFT alone with and
-        // without it, then the whole guarded path (with the edge check of full mode).
-        for (name, measure) in [("fft-alone", false), ("fft-measured", true)] {
+        // The FFT checks its sums for NaN and ±inf as it stores them, and the guard measures
+        // the signal as the FFT reads its blocks: the FFT without the check, with it (every
+        // FFT call), and measuring for the guard; then the whole guarded path (with the edge
+        // check of full mode).
+        let cases = [
+            ("fft-unchecked", false, false),
+            ("fft-alone", true, false),
+            ("fft-measured", true, true),
+        ];
+        for (name, check, measure) in cases {
             group.bench_function(BenchmarkId::new(name, format!("N{n}-M{m}")), |b| {
-                b.iter(|| fft_measuring(&x, &w, measure))
+                b.iter(|| fft_measuring(&x, &w, check, measure))
             });
         }
-        alternating_overhead(
-            m,
-            || fft_measuring(&x, &w, false),
-            || fft_measuring(&x, &w, true),
-        );
+        if alternating_wanted() {
+            alternating_overhead(
+                &format!("check/N{n}-M{m}"),
+                ["FFT unchecked", "checking its sums"],
+                || fft_measuring(&x, &w, false, false),
+                || fft_measuring(&x, &w, true, false),
+            );
+            alternating_overhead(
+                &format!("guard/N{n}-M{m}"),
+                ["FFT alone", "measuring for the guard"],
+                || fft_measuring(&x, &w, true, false),
+                || fft_measuring(&x, &w, true, true),
+            );
+        }
         for (name, guarded) in [("fft", false), ("fft-guarded", true)] {
             group.bench_function(BenchmarkId::new(name, format!("N{n}-M{m}")), |b| {
                 b.iter(|| cpu_conv(&x, &w, CpuKernel::Fft, guarded))
@@ -249,10 +267,25 @@ fn bench_scan(c: &mut Criterion) {
     group.finish();
 }
 
-/// The guard's measurement as a fraction of the FFT, from 201 pairs of calls without and with
-/// it, alternated (first of the pair alternating too) so that the machine's drift hits both:
-/// the medians of each and the median of the pairs' ratios, printed (`scan/alternating`).
-fn alternating_overhead<A, B>(m: usize, alone: impl Fn() -> A, measured: impl Fn() -> B) {
+/// Whether to print `scan/alternating` (about 4 s): no filter, or one that names `scan`.
+fn alternating_wanted() -> bool {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    filters.is_empty() || filters.iter().any(|f| f.contains("scan"))
+}
+
+/// What a step costs as a fraction of the FFT, from 201 pairs of calls without and with it
+/// (`names`), alternated (first of the pair alternating too) so that the machine's drift hits
+/// both: the medians of each and the median of the pairs' ratios, printed as
+/// `scan/alternating/{id}`.
+fn alternating_overhead<A, B>(
+    id: &str,
+    names: [&str; 2],
+    alone: impl Fn() -> A,
+    measured: impl Fn() -> B,
+) {
     let time = |f: &dyn Fn()| {
         let t = std::time::Instant::now();
         f();
@@ -283,9 +316,11 @@ fn alternating_overhead<A, B>(m: usize, alone: impl Fn() -> A, measured: impl Fn
     };
     let (ma, mb, mr) = (median(&mut a), median(&mut b), median(&mut ratio));
     println!(
-        "scan/alternating/N1000000-M{m}: FFT alone {:.3} ms, measuring for the guard {:.3} ms, \
-         median ratio of 201 alternated pairs {mr:.4} ({:+.1}%)",
+        "scan/alternating/{id}: {} {:.3} ms, {} {:.3} ms, median ratio of 201 alternated \
+         pairs {mr:.4} ({:+.1}%)",
+        names[0],
         ma * 1e3,
+        names[1],
         mb * 1e3,
         100.0 * (mr - 1.0)
     );

@@ -118,6 +118,9 @@ def main():
         for m in (255, 4095):
             f, g = scan.get(f"fft/N1000000-M{m}"), scan.get(f"fft-guarded/N1000000-M{m}")
             a, s = scan.get(f"fft-alone/N1000000-M{m}"), scan.get(f"fft-measured/N1000000-M{m}")
+            u = scan.get(f"fft-unchecked/N1000000-M{m}")
+            if u and a:
+                say(f"| FFT, M = {m} | {fmt(u)} without checking its sums | checking its sums for NaN and infinities as it stores them {fmt(a)} | {100 * (a - u) / u:.1f}% |")
             if a and s:
                 say(f"| FFT, M = {m} | {fmt(a)} (`cpu_conv` forced: {fmt(f)}, Auto's whole guarded path with its edge check: {fmt(g)}) | measuring the signal for the guard as the FFT reads it {fmt(s)} | {100 * (s - a) / a:.1f}% |")
     simd = {k[0].split("/")[1]: {} for k in ours if k[0].startswith("simd/")}

@@ -53,13 +53,15 @@ pub fn correlate_write<T: Real>(x: &[T], w: &[T], y: &mut [T], check: bool) -> b
     crate::cpu::correlate_write(Isa::detected(), x, w, y, check).1
 }
 
-/// The FFT kernel alone for `np.convolve(x, w, "full")`, in the inputs' type; with `measure`,
-/// with `Method::Auto`'s accuracy guard measuring each input block as the FFT reads it and
-/// deciding from that (the guard's whole cost on an ordinary input, without the edge check).
+/// The FFT kernel alone for `np.convolve(x, w, "full")`, in the inputs' type. With `check`,
+/// its sums are checked for NaN and infinities as they are stored (as every FFT call does);
+/// without, they are not (the check's cost, for the `scan` bench). With `measure`,
+/// `Method::Auto`'s accuracy guard measures each input block as the FFT reads it and decides
+/// from that (the guard's whole cost on an ordinary input, without the edge check).
 #[cfg(cpu_kernels)]
-pub fn fft_measuring<T: Real>(x: &[T], w: &[T], measure: bool) -> Vec<T> {
+pub fn fft_measuring<T: Real>(x: &[T], w: &[T], check: bool, measure: bool) -> Vec<T> {
     let g = one_signal(x.len(), w.len(), Mode::Full);
-    crate::cpu::fft_measuring(x, w, &g, measure)
+    crate::cpu::fft_measuring(x, w, &g, check, measure)
 }
 
 /// Whether `Method::Auto` takes an FFT path (CPU or device) for one f32 signal of `n`

@@ -34,18 +34,20 @@ fn to<A: Real, B: Real>(v: A) -> B {
 /// transform is finite (checked while it is in cache: a NaN or an infinity anywhere in the
 /// inputs spreads over its whole block).
 pub(super) fn conv<T: Real, U: Real>(x: &[T], wk: &[T], d: &Geometry) -> (Vec<T>, bool) {
-    let (y, finite, _) = conv_measured::<T, U>(x, wk, d, None);
+    let (y, finite, _) = conv_measured::<T, U>(x, wk, d, None, true);
     (y, finite)
 }
 
 /// [`conv`], and with `chunk`, the guard's measurements of each input block as it is read
 /// ([`BlockRange`], one per input row and block read; a block read by two pieces of the output
-/// is measured twice, the same).
+/// is measured twice, the same). Without `check` (the `scan` bench's reference), the sums are
+/// not checked for NaN and infinities, and the result says they are finite.
 fn conv_measured<T: Real, U: Real>(
     x: &[T],
     wk: &[T],
     d: &Geometry,
     chunk: Option<usize>,
+    check: bool,
 ) -> (Vec<T>, bool, Vec<BlockRange>) {
     let (l, cpg, opg, m, n) = (d.out_len(), d.cpg(), d.opg(), d.m, d.n);
     let f = CpuModel::of(U::dtype()).fft_len(n, m, cpg, opg);
@@ -155,16 +157,16 @@ fn conv_measured<T: Real, U: Real>(
                 acc.fill(zero);
                 for (i, spec) in xspec.iter().enumerate() {
                     let h = &spectra[(o * cpg + i) * bins..][..bins];
-                    for ((s, &xv), &hv) in acc.iter_mut().zip(spec).zip(h) {
-                        *s = *s + xv * hv;
-                    }
+                    multiply_add(&mut acc, spec, h);
                 }
                 // Real signals: the DC and Nyquist bins are real.
                 acc[0].im = U::zero();
                 acc[bins - 1].im = U::zero();
                 c2r.process_with_scratch(&mut acc, &mut buf, &mut scratch_i)
                     .expect("inverse FFT of a block");
-                if lo < hi && !add_checked(&mut row[lo - p0..hi - p0], &buf[lo - x0..hi - x0]) {
+                if lo < hi
+                    && !add_checked(&mut row[lo - p0..hi - p0], &buf[lo - x0..hi - x0], check)
+                {
                     nonfinite.store(true, Ordering::Relaxed);
                 }
             }
@@ -185,19 +187,82 @@ fn conv_measured<T: Real, U: Real>(
     (out, !nonfinite.into_inner(), ranges)
 }
 
+/// `acc[k] += x[k] · h[k]` over complex bins (a block's spectrum times a kernel's).
+fn multiply_add<U: Real>(acc: &mut [Complex<U>], x: &[Complex<U>], h: &[Complex<U>]) {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::Isa::detected() != super::simd::Isa::Portable {
+        // SAFETY: every copy but the portable one needs AVX2 and FMA, which `detected` checked.
+        return unsafe { multiply_add_avx2(acc, x, h) };
+    }
+    multiply_add_body(acc, x, h)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn multiply_add_avx2<U: Real>(acc: &mut [Complex<U>], x: &[Complex<U>], h: &[Complex<U>]) {
+    multiply_add_body(acc, x, h)
+}
+
+#[inline(always)]
+fn multiply_add_body<U: Real>(acc: &mut [Complex<U>], x: &[Complex<U>], h: &[Complex<U>]) {
+    for ((s, &xv), &hv) in acc.iter_mut().zip(x).zip(h) {
+        *s = *s + xv * hv;
+    }
+}
+
 /// `dst[i] += src[i]`, and whether every sum is finite, checked as it is stored (`v · 0` is NaN
 /// exactly for NaN and ±inf, and a non-finite sum stays non-finite through later additions):
 /// a NaN or an infinity anywhere in a block's inputs spreads over its whole inverse transform,
-/// so a block's outputs carry it, and the accumulation's own overflow is caught too.
-fn add_checked<T: Real, U: Real>(dst: &mut [T], src: &[U]) -> bool {
-    const L: usize = 16;
+/// so a block's outputs carry it, and the accumulation's own overflow is caught too. Without
+/// `check`, the plain sums (`true`).
+fn add_checked<T: Real, U: Real>(dst: &mut [T], src: &[U], check: bool) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::Isa::detected() != super::simd::Isa::Portable {
+        // SAFETY: every copy but the portable one needs AVX2 and FMA, which `detected` checked.
+        return unsafe { add_checked_avx2(dst, src, check) };
+    }
+    if !check {
+        add_body(dst, src);
+        return true;
+    }
+    add_checked_body::<T, U, false>(dst, src)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn add_checked_avx2<T: Real, U: Real>(dst: &mut [T], src: &[U], check: bool) -> bool {
+    if !check {
+        add_body(dst, src);
+        return true;
+    }
+    add_checked_body::<T, U, true>(dst, src)
+}
+
+#[inline(always)]
+fn add_body<T: Real, U: Real>(dst: &mut [T], src: &[U]) {
+    for (y, &v) in dst.iter_mut().zip(src) {
+        *y = *y + to::<U, T>(v);
+    }
+}
+
+/// [`add_checked`]'s loop: 64 lanes, so that the checks' additions (each a chain through the
+/// whole loop) are eight vectors apart in f32 (16 lanes, as this had, made the loop wait on
+/// them: 1.5-2% of the FFT at N = 1,000,000); with `FMA`, the check is one fused multiply-add
+/// (`v · 0 + check`, NaN exactly when the plain sum of the two is).
+#[inline(always)]
+fn add_checked_body<T: Real, U: Real, const FMA: bool>(dst: &mut [T], src: &[U]) -> bool {
+    const L: usize = 64;
     let mut check = [T::zero(); L];
     let (mut d, s) = (dst.chunks_exact_mut(L), src.chunks_exact(L));
     let tail = s.remainder();
     for (y, v) in (&mut d).zip(s) {
         for q in 0..L {
             y[q] = y[q] + to::<U, T>(v[q]);
-            check[q] = check[q] + y[q] * T::zero();
+            check[q] = if FMA {
+                y[q].mul_add(T::zero(), check[q])
+            } else {
+                check[q] + y[q] * T::zero()
+            };
         }
     }
     for (y, &v) in d.into_remainder().iter_mut().zip(tail) {
@@ -325,7 +390,7 @@ pub(super) fn conv_guarded<T: Real>(
         return Some((guard, conv_in(x, wk, d, guard.precision)));
     }
     let (qw, max_w) = kernel_range(wk, d.m)?;
-    let (y, finite, ranges) = conv_measured::<T, T>(x, wk, d, Some(chunk));
+    let (y, finite, ranges) = conv_measured::<T, T>(x, wk, d, Some(chunk), true);
     let (qx, max_x) = signal_range(x, d, chunk, ranges)?;
     let guard = decide::<T>(qx, max_x, qw, max_w, d)?;
     Some(match guard.precision {
@@ -334,12 +399,19 @@ pub(super) fn conv_guarded<T: Real>(
     })
 }
 
-/// The FFT in `T` alone (full output, one signal), with or without the guard's measurement
-/// of its blocks and the decision from it: what the measurement costs (the `scan` bench).
+/// The FFT in `T` alone (full output, one signal), with or without the NaN/inf check of its
+/// sums, and with or without the guard's measurement of its blocks and the decision from it:
+/// what the check and the measurement cost (the `scan` bench).
 #[cfg(feature = "internals")]
-pub(super) fn conv_measuring<T: Real>(x: &[T], wk: &[T], d: &Geometry, measure: bool) -> Vec<T> {
+pub(super) fn conv_measuring<T: Real>(
+    x: &[T],
+    wk: &[T],
+    d: &Geometry,
+    check: bool,
+    measure: bool,
+) -> Vec<T> {
     let chunk = effective_chunk((d.m / 2).max(1), d.n);
-    let (y, _, ranges) = conv_measured::<T, T>(x, wk, d, measure.then_some(chunk));
+    let (y, _, ranges) = conv_measured::<T, T>(x, wk, d, measure.then_some(chunk), check);
     if measure {
         let decided = signal_range(x, d, chunk, ranges)
             .zip(kernel_range(wk, d.m))
@@ -783,6 +855,71 @@ pub(super) fn weight_grad<T: Real>(x: &[T], gy: &[T], d: &Geometry) -> Vec<T> {
 mod tests {
     use super::*;
 
+    /// The sums and the check of every copy of [`add_checked`] (AVX2 with its fused check, the
+    /// plain loop, unchecked): the same sums as a plain loop, and "finite" exactly when every
+    /// sum is: NaN, ±inf and overflowing sums at every position class (lanes of the 64-value
+    /// loop, its remainder), f32 into f32 and f64 into f32.
+    #[test]
+    fn added_sums_are_checked_wherever_they_go_non_finite() {
+        fn case<T: Real, U: Real>(len: usize, at: Option<(usize, U)>) {
+            let src: Vec<U> = (0..len).map(|i| to(((i * 7) % 13) as f64 - 6.0)).collect();
+            let mut src = src;
+            let dst0: Vec<T> = (0..len).map(|i| to((i % 5) as f64 * 0.25)).collect();
+            if let Some((i, v)) = at {
+                src[i] = v;
+            }
+            let expected: Vec<T> = dst0.iter().zip(&src).map(|(&d, &s)| d + to(s)).collect();
+            let finite = expected.iter().all(|v| v.is_finite());
+            type Add<'a, T> = Box<dyn Fn(&mut [T]) -> bool + 'a>;
+            let mut copies: Vec<(&str, Add<T>)> = vec![
+                (
+                    "portable",
+                    Box::new(|d| add_checked_body::<T, U, false>(d, &src)),
+                ),
+                ("unchecked", Box::new(|d| add_checked(d, &src, false))),
+                ("dispatched", Box::new(|d| add_checked(d, &src, true))),
+            ];
+            #[cfg(target_arch = "x86_64")]
+            if super::super::simd::Isa::detected() != super::super::simd::Isa::Portable {
+                // SAFETY: `detected` checked AVX2 and FMA.
+                copies.push((
+                    "avx2",
+                    Box::new(|d| unsafe { add_checked_avx2(d, &src, true) }),
+                ));
+            }
+            for (name, add) in copies {
+                let mut dst = dst0.clone();
+                let ok = add(&mut dst);
+                let what = format!("{name}: len {len}, {at:?}");
+                for (a, b) in dst.iter().zip(&expected) {
+                    assert!(
+                        a == b || (a.is_nan() && b.is_nan()),
+                        "{what}: {a:?} against {b:?}"
+                    );
+                }
+                assert_eq!(ok, finite || name == "unchecked", "{what}");
+            }
+        }
+        for len in [1usize, 63, 64, 65, 200, 1000] {
+            let positions = [0, len / 2, len - 1];
+            case::<f32, f32>(len, None);
+            case::<f32, f64>(len, None);
+            case::<f64, f64>(len, None);
+            for &i in &positions {
+                for v in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, f32::MAX] {
+                    case::<f32, f32>(len, Some((i, v)));
+                }
+                // An f64 sum too large for f32 becomes inf when stored.
+                for v in [f64::NAN, f64::INFINITY, 1e39] {
+                    case::<f32, f64>(len, Some((i, v)));
+                }
+                for v in [f64::NAN, f64::NEG_INFINITY, f64::MAX] {
+                    case::<f64, f64>(len, Some((i, v)));
+                }
+            }
+        }
+    }
+
     /// The split pass gives the one-thread pass's range, and refuses NaN and ±inf in either
     /// half.
     #[test]
@@ -840,7 +977,7 @@ mod tests {
         }
         let wk: Vec<f32> = (0..cin * m).map(|i| (i % 5) as f32 - 2.0).collect();
         let chunk = effective_chunk((m / 2).max(1), n);
-        let ranges = conv_measured::<f32, f32>(&x, &wk, &d, Some(chunk)).2;
+        let ranges = conv_measured::<f32, f32>(&x, &wk, &d, Some(chunk), true).2;
         let fused = signal_range(&x, &d, chunk, ranges);
         let own = x.chunks(n).try_fold((0.0f64, 0.0f64), |(q, mx), row| {
             let (max, min_mean) = range_of_row(row, chunk)?;

@@ -186,11 +186,17 @@ pub(crate) fn conv<T: Real>(
     y
 }
 
-/// The FFT in `T` of `x` with `w` in `g`, with or without the guard's measurement of its
-/// blocks (for the scan bench).
+/// The FFT in `T` of `x` with `w` in `g`, with or without the NaN/inf check of its sums and
+/// the guard's measurement of its blocks (for the scan bench).
 #[cfg(all(feature = "internals", cpu_kernels))]
-pub(crate) fn fft_measuring<T: Real>(x: &[T], w: &[T], g: &Geometry, measure: bool) -> Vec<T> {
-    fft::conv_measuring(x, w, g, measure)
+pub(crate) fn fft_measuring<T: Real>(
+    x: &[T],
+    w: &[T],
+    g: &Geometry,
+    check: bool,
+    measure: bool,
+) -> Vec<T> {
+    fft::conv_measuring(x, w, g, check, measure)
 }
 
 /// The `len` values of `row` from signed position `start`, zeros outside it: a slice of `row`
