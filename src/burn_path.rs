@@ -58,9 +58,9 @@ pub(crate) fn sums(
         if method != Method::Auto {
             return fft(x, w);
         }
-        if let Some(max_x) = crate::gpu_fft::accurate(&x, &w, g) {
+        if let Some(max_x) = crate::gpu_fft::accurate(&x, &w, g)? {
             let y = fft(x.clone(), w.clone())?;
-            return Ok(crate::gpu_fft::repair_edges(&x, &w, g, y, max_x));
+            return crate::gpu_fft::repair_edges(&x, &w, g, y, max_x);
         }
     }
     #[cfg(not(feature = "wgpu"))]

@@ -5,6 +5,7 @@ use burn::tensor::Tensor;
 use burn::tensor::signal::{irfft, rfft};
 
 use crate::cost::{FFT_DYNAMIC_RANGE, device_fft_len};
+use crate::error::ConvolveError;
 use crate::mode::Geometry;
 
 /// The whole `full` convolution in one transform of [`device_fft_len`] points per channel, cut
@@ -75,54 +76,75 @@ fn window(full: Tensor<3>, g: &Geometry) -> Tensor<3> {
 /// mean|w|)` is at most [`FFT_DYNAMIC_RANGE`] and the sums stay far from overflow. wgpu has no
 /// f64 here, so a wider range takes Burn's `conv1d`. A few reductions, read back to the host.
 ///
-/// Returns `max|x|` when the FFT is accurate (for [`repair_edges`]), `None` when it is not.
-pub(crate) fn accurate(x: &Tensor<3>, w: &Tensor<3>, g: &Geometry) -> Option<f64> {
-    let scalar = |t: Tensor<1>| f64::from(t.into_scalar::<f32>());
+/// Returns `max|x|` when the FFT is accurate (for [`repair_edges`]), `None` when it is not; a
+/// device that fails to compute or read back a reduction gives
+/// [`ConvolveError::DeviceFailure`].
+pub(crate) fn accurate(
+    x: &Tensor<3>,
+    w: &Tensor<3>,
+    g: &Geometry,
+) -> Result<Option<f64>, ConvolveError> {
+    let scalar = |t: Tensor<1>| -> Result<f64, ConvolveError> {
+        let device = t.device();
+        t.try_into_scalar::<f32>()
+            .map(f64::from)
+            .map_err(|e| device_failure(&device, e))
+    };
     let chunk = (g.m / 2).max(1).min(g.n);
     let whole = g.n / chunk * chunk;
     let ax = x.clone().abs();
-    let max_x = scalar(ax.clone().max());
+    let max_x = scalar(ax.clone().max())?;
     let min_mean_x = scalar(
         ax.slice([0..g.batch, 0..g.cin, 0..whole])
             .reshape([g.batch, g.cin, whole / chunk, chunk])
             .mean_dim(3)
             .min(),
-    );
+    )?;
     let aw = w.clone().abs();
-    let max_w = scalar(aw.clone().max());
-    let qw = scalar((aw.clone().max_dim(2) / aw.mean_dim(2)).max());
+    let max_w = scalar(aw.clone().max())?;
+    let qw = scalar((aw.clone().max_dim(2) / aw.mean_dim(2)).max())?;
     let q = max_x / min_mean_x * qw;
     let f = device_fft_len(g) as f64;
     let peak = f * g.m as f64 * max_x * max_w * g.cpg() as f64;
-    (q.is_finite() && q <= FFT_DYNAMIC_RANGE && peak < f64::from(f32::MAX) / 4.0).then_some(max_x)
+    let fits = q.is_finite() && q <= FFT_DYNAMIC_RANGE && peak < f64::from(f32::MAX) / 4.0;
+    Ok(fits.then_some(max_x))
+}
+
+/// [`ConvolveError::DeviceFailure`] on `device` for Burn's error `e`.
+fn device_failure(device: &burn::tensor::Device, e: impl std::fmt::Display) -> ConvolveError {
+    ConvolveError::DeviceFailure {
+        device: format!("{device:?}"),
+        reason: e.to_string(),
+    }
 }
 
 /// The outputs at the signal's edges that [`accurate`]'s chunk rule does not cover (windows
 /// reaching past the signal), summed directly by Burn's `conv1d` where their own terms are too
 /// small for the FFT's error (the CPU's rule, `cpu::nonfinite::repair_edges`): the edges'
-/// magnitudes are read back, the outputs up to the last such one at each edge recomputed.
+/// magnitudes are read back, the outputs up to the last such one at each edge recomputed. A
+/// device that fails to compute or read back the edges gives
+/// [`ConvolveError::DeviceFailure`].
 pub(crate) fn repair_edges(
     x: &Tensor<3>,
     w: &Tensor<3>,
     g: &Geometry,
     y: Tensor<3>,
     max_x: f64,
-) -> Tensor<3> {
+) -> Result<Tensor<3>, ConvolveError> {
     let (n, m, l) = (g.n, g.m, g.out_len());
     if m == 1 {
-        return y;
+        return Ok(y);
     }
     let e = (m - 1).min(n + m - 1);
     let edge = e.min(n);
-    let host = |t: Tensor<3>| -> Vec<f64> {
-        t.into_data()
-            .iter::<f32>()
-            .map(|v| f64::from(v).abs())
-            .collect()
+    let host = |t: Tensor<3>| -> Result<Vec<f64>, ConvolveError> {
+        let device = t.device();
+        let data = t.try_into_data().map_err(|e| device_failure(&device, e))?;
+        Ok(data.iter::<f32>().map(|v| f64::from(v).abs()).collect())
     };
-    let heads = host(x.clone().slice([0..g.batch, 0..g.cin, 0..edge]));
-    let tails = host(x.clone().slice([0..g.batch, 0..g.cin, n - edge..n]));
-    let ws = host(w.clone());
+    let heads = host(x.clone().slice([0..g.batch, 0..g.cin, 0..edge]))?;
+    let tails = host(x.clone().slice([0..g.batch, 0..g.cin, n - edge..n]))?;
+    let ws = host(w.clone())?;
     // h, the true-convolution kernel: the weight as is when the sliding product reverses it.
     let hs: Vec<f64> = ws
         .chunks(m)
@@ -185,5 +207,5 @@ pub(crate) fn repair_edges(
         let direct = crate::nonfinite::burn_conv(sub, w.clone(), &sub_g);
         y = y.slice_assign([0..g.batch, 0..g.cout, j0..j1], direct);
     }
-    y
+    Ok(y)
 }
