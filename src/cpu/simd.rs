@@ -397,8 +397,13 @@ unsafe fn blocks<T: Real, const B: usize, const FMA: bool>(
 ) -> (usize, bool) {
     let m = w.len();
     let count = (y.len() - from) / B;
-    // Eight lanes of `v · 0` sums (one AVX2 vector of f32, two of f64).
+    // The check's lanes: `v · 0` is ±0 for a finite `v`, NaN otherwise. Wide blocks add it into
+    // sixteen lanes with one fused multiply-add per vector (`v · 0 + check`: two AVX2 vectors
+    // of f32, four of f64); blocks of 8 fold theirs into eight. On AVX2 at 3 taps, in
+    // alternated pairs in one process, the fused form took 10-22% less time than a multiply
+    // per vector folded as a tree (the same at 63 taps).
     let mut check = [T::zero(); 8];
+    let mut check16 = [T::zero(); 16];
     for block in 0..count {
         let j = from + block * B;
         let window = &x[j..j + B + m - 1];
@@ -419,8 +424,13 @@ unsafe fn blocks<T: Real, const B: usize, const FMA: bool>(
         for (slot, &a) in ys.iter_mut().zip(acc.iter()) {
             slot.write(a);
         }
-        if out.check {
-            // `v · 0` is ±0 for finite `v`, NaN otherwise; folded as a tree into 8 lanes.
+        if out.check && B >= 16 {
+            for g in acc.chunks_exact(16) {
+                for (c, &a) in check16.iter_mut().zip(g) {
+                    *c = madd::<T, FMA>(a, T::zero(), *c);
+                }
+            }
+        } else if out.check {
             for a in acc.iter_mut() {
                 *a = *a * T::zero();
             }
@@ -436,7 +446,10 @@ unsafe fn blocks<T: Real, const B: usize, const FMA: bool>(
             }
         }
     }
-    (from + count * B, check.iter().all(|v| !v.is_nan()))
+    (
+        from + count * B,
+        check.iter().chain(&check16).all(|v| !v.is_nan()),
+    )
 }
 
 #[inline(always)]
