@@ -13,8 +13,9 @@
 //! - `grid64/{backend}`: the grid in f64, `Method::Auto` (backends with f64).
 //! - `scan/`: the NaN/inf output check and Auto's accuracy guard, next to the kernels, N = 1e6;
 //!   `scan/alternating` lines (printed when the filter is empty or names `scan`: about 4 s)
-//!   give the FFT's check and the guard's measurement as fractions of the FFT, from
-//!   alternated pairs of calls.
+//!   give the direct kernel's check, the FFT's check and the guard's measurement as fractions
+//!   of the work they ride on, from alternated pairs of calls (also saved for
+//!   `benches/report.py` in `target/criterion/scan-alternating/`).
 //! - `simd/M{m}`: the direct kernel's inner loop per instruction set (AVX-512, AVX2, portable),
 //!   one thread, side by side.
 //! - `train/{backend}/{method}`: the README's three training cases, forward and
@@ -227,6 +228,15 @@ fn bench_scan(c: &mut Criterion) {
                 b.iter(|| correlate_write(&x, &w, &mut y[..n - m + 1], check))
             });
         }
+        if alternating_wanted() {
+            let y = std::cell::RefCell::new(y);
+            alternating_overhead(
+                &format!("kernel-check/N{n}-M{m}"),
+                ["the loop unchecked", "checking its sums"],
+                || correlate_write(&x, &w, &mut y.borrow_mut()[..n - m + 1], false),
+                || correlate_write(&x, &w, &mut y.borrow_mut()[..n - m + 1], true),
+            );
+        }
     }
     for m in [255usize, 4095] {
         let w: Vec<f32> = (0..m).map(|i| (i % 5) as f32 - 2.0).collect();
@@ -315,6 +325,17 @@ fn alternating_overhead<A, B>(
         v[v.len() / 2]
     };
     let (ma, mb, mr) = (median(&mut a), median(&mut b), median(&mut ratio));
+    // For `benches/report.py`, beside criterion's results.
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/criterion/scan-alternating");
+    let json = format!(
+        "{{\"id\": \"{id}\", \"pairs\": 201, \"median_a_s\": {ma:e}, \"median_b_s\": {mb:e}, \"median_ratio\": {mr}}}\n"
+    );
+    if let Err(e) = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(dir.join(format!("{}.json", id.replace('/', "-"))), json))
+    {
+        eprintln!("scan/alternating/{id}: not saved for the report: {e}");
+    }
     println!(
         "scan/alternating/{id}: {} {:.3} ms, {} {:.3} ms, median ratio of 201 alternated \
          pairs {mr:.4} ({:+.1}%)",
