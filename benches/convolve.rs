@@ -286,7 +286,8 @@ fn alternating_wanted() -> bool {
     filters.is_empty() || filters.iter().any(|f| f.contains("scan"))
 }
 
-/// What a step costs as a fraction of the FFT, from 201 pairs of calls without and with it
+/// What a step costs as a fraction of the work it rides on (the FFT, or the direct kernel's
+/// loop), from 201 pairs of calls without and with it
 /// (`names`), alternated (first of the pair alternating too) so that the machine's drift hits
 /// both: the medians of each and the median of the pairs' ratios, printed as
 /// `scan/alternating/{id}`.
