@@ -37,8 +37,8 @@ use burn::tensor::module::conv1d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 use burn_npconv::internals::{
-    CpuKernel, Isa, Real, auto_takes_fft, correlate, correlate_write, cpu_conv, fft_measuring,
-    modelled,
+    CpuKernel, Isa, Real, auto_takes_fft, correlate, correlate_write, cpu_conv, direct_checking,
+    fft_measuring, modelled,
 };
 use burn_npconv::{BackendKind, Convolve1dOptions, Method, Mode, convolve1d, mode};
 use criterion::{BenchmarkId, Criterion, criterion_group};
@@ -220,6 +220,21 @@ fn bench_scan(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("direct", format!("N{n}-M{m}")), |b| {
             b.iter(|| cpu_conv(&x, &w, CpuKernel::Direct, false))
         });
+        // The whole direct kernel (its threads, the output's allocation) with and without the
+        // check of its sums: what a call pays for the check.
+        for (name, check) in [("direct-unchecked", false), ("direct-checked", true)] {
+            group.bench_function(BenchmarkId::new(name, format!("N{n}-M{m}")), |b| {
+                b.iter(|| direct_checking(&x, &w, check))
+            });
+        }
+        if alternating_wanted() {
+            alternating_overhead(
+                &format!("direct-check/N{n}-M{m}"),
+                ["the direct kernel unchecked", "checking its sums"],
+                || direct_checking(&x, &w, false),
+                || direct_checking(&x, &w, true),
+            );
+        }
         // The kernel checks its sums for NaN and ±inf while they are in registers: the
         // kernel's loop on one thread with and without the check.
         let mut y = y;

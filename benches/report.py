@@ -131,6 +131,9 @@ def main():
         for m in (3, 63):
             d = scan.get(f"direct/N1000000-M{m}")
             k, c = scan.get(f"kernel/N1000000-M{m}"), scan.get(f"kernel-checked/N1000000-M{m}")
+            du, dc = scan.get(f"direct-unchecked/N1000000-M{m}"), scan.get(f"direct-checked/N1000000-M{m}")
+            if du and dc:
+                say(f"| direct, M = {m} | the whole kernel (its threads, the output's allocation) without checking its sums: {fmt(du)} | checking them in registers {fmt(dc)} | {overhead(f'direct-check-N1000000-M{m}', du, dc)} |")
             if d and k and c:
                 say(f"| direct, M = {m} | {fmt(d)} (checks included); its loop on one thread: {fmt(k)} | the loop with its check in registers {fmt(c)} | {overhead(f'kernel-check-N1000000-M{m}', k, c)} |")
         for m in (255, 4095):

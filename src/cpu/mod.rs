@@ -186,6 +186,13 @@ pub(crate) fn conv<T: Real>(
     y
 }
 
+/// The direct kernel of `x` with `w` in `g` (the sliding product's orientation), with or
+/// without the NaN/inf check of its sums (for the scan bench).
+#[cfg(all(feature = "internals", cpu_kernels))]
+pub(crate) fn direct_checking<T: Real>(x: &[T], w: &[T], g: &Geometry, check: bool) -> Vec<T> {
+    direct::conv_checking(x, w, g, check).0
+}
+
 /// The FFT in `T` of `x` with `w` in `g`, with or without the NaN/inf check of its sums and
 /// the guard's measurement of its blocks (for the scan bench).
 #[cfg(all(feature = "internals", cpu_kernels))]
