@@ -53,10 +53,10 @@ pub fn correlate_write<T: Real>(x: &[T], w: &[T], y: &mut [T], check: bool) -> b
     crate::cpu::correlate_write(Isa::detected(), x, w, y, check).1
 }
 
-/// The direct kernel alone for `np.convolve(x, w, "full")`, with `w` as the sliding product
-/// uses it (reversed), on the threads of a normal call. With `check`, its sums are checked for
-/// NaN and infinities in registers (as every call does); without, they are not (the check's
-/// cost on a whole call, for the `scan` bench).
+/// The direct kernel alone, on the threads of a normal call: `np.convolve(x, w[::-1], "full")`
+/// (`w` is taken as the sliding product uses it, not reversed first). With `check`, its sums
+/// are checked for NaN and infinities in registers (as every call does); without, they are
+/// not (the check's cost on a whole call, for the `scan` bench).
 #[cfg(cpu_kernels)]
 pub fn direct_checking<T: Real>(x: &[T], w: &[T], check: bool) -> Vec<T> {
     let g = one_signal(x.len(), w.len(), Mode::Full);

@@ -119,7 +119,9 @@ mod tests {
         let (n, m) = (5000, 7);
         let g = Geometry::numpy([1, 1, n], [1, 1, m], 1, Mode::Full, Operation::Convolution);
         let w: Vec<f32> = (0..m).map(|i| i as f32 - 2.5).collect();
-        let mut x: Vec<f32> = (0..n).map(|i| ((i * 37 % 23) as f32 - 11.0) / 8.0).collect();
+        let mut x: Vec<f32> = (0..n)
+            .map(|i| ((i * 37 % 23) as f32 - 11.0) / 8.0)
+            .collect();
         for poison in [None, Some(f32::INFINITY), Some(f32::NAN)] {
             if let Some(v) = poison {
                 x[1234] = v;
