@@ -154,10 +154,15 @@ fn conv_measured<T: Real, U: Real>(
             let (lo, hi) = (x0.max(p0), (x0 + used).min(p1));
             for (a, row) in rows.iter_mut().enumerate() {
                 let o = g * opg + a;
-                acc.fill(zero);
                 for (i, spec) in xspec.iter().enumerate() {
                     let h = &spectra[(o * cpg + i) * bins..][..bins];
-                    multiply_add(&mut acc, spec, h);
+                    // The first channel's product is stored, so `acc` needs no zeroing (3-4%
+                    // of the FFT at N = 1,000,000, M = 255 and 4,095 in alternated pairs).
+                    if i == 0 {
+                        multiply(&mut acc, spec, h);
+                    } else {
+                        multiply_add(&mut acc, spec, h);
+                    }
                 }
                 // Real signals: the DC and Nyquist bins are real.
                 acc[0].im = U::zero();
@@ -189,24 +194,42 @@ fn conv_measured<T: Real, U: Real>(
 
 /// `acc[k] += x[k] · h[k]` over complex bins (a block's spectrum times a kernel's).
 fn multiply_add<U: Real>(acc: &mut [Complex<U>], x: &[Complex<U>], h: &[Complex<U>]) {
+    products::<U, true>(acc, x, h)
+}
+
+/// `acc[k] = x[k] · h[k]` over complex bins: [`multiply_add`] onto zeros, without them.
+fn multiply<U: Real>(acc: &mut [Complex<U>], x: &[Complex<U>], h: &[Complex<U>]) {
+    products::<U, false>(acc, x, h)
+}
+
+/// `acc[k] = x[k] · h[k]`, plus `acc[k]` with `ADD`.
+fn products<U: Real, const ADD: bool>(acc: &mut [Complex<U>], x: &[Complex<U>], h: &[Complex<U>]) {
     #[cfg(target_arch = "x86_64")]
     if super::simd::Isa::detected() != super::simd::Isa::Portable {
         // SAFETY: every copy but the portable one needs AVX2 and FMA, which `detected` checked.
-        return unsafe { multiply_add_avx2(acc, x, h) };
+        return unsafe { products_avx2::<U, ADD>(acc, x, h) };
     }
-    multiply_add_body(acc, x, h)
+    products_body::<U, ADD>(acc, x, h)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn multiply_add_avx2<U: Real>(acc: &mut [Complex<U>], x: &[Complex<U>], h: &[Complex<U>]) {
-    multiply_add_body(acc, x, h)
+fn products_avx2<U: Real, const ADD: bool>(
+    acc: &mut [Complex<U>],
+    x: &[Complex<U>],
+    h: &[Complex<U>],
+) {
+    products_body::<U, ADD>(acc, x, h)
 }
 
 #[inline(always)]
-fn multiply_add_body<U: Real>(acc: &mut [Complex<U>], x: &[Complex<U>], h: &[Complex<U>]) {
+fn products_body<U: Real, const ADD: bool>(
+    acc: &mut [Complex<U>],
+    x: &[Complex<U>],
+    h: &[Complex<U>],
+) {
     for ((s, &xv), &hv) in acc.iter_mut().zip(x).zip(h) {
-        *s = *s + xv * hv;
+        *s = if ADD { *s + xv * hv } else { xv * hv };
     }
 }
 
