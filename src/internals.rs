@@ -63,9 +63,10 @@ pub fn direct_checking<T: Real>(x: &[T], w: &[T], check: bool) -> Vec<T> {
     crate::cpu::direct_checking(x, w, &g, check)
 }
 
-/// The FFT kernel alone for `np.convolve(x, w, "full")`, in the inputs' type. With `check`,
-/// its sums are checked for NaN and infinities as they are stored (as every FFT call does);
-/// without, they are not (the check's cost, for the `scan` bench). With `measure`,
+/// The FFT kernel alone for `np.convolve(x, w[::-1], "full")` (`w` is taken as the sliding
+/// product uses it, not reversed first, as in [`direct_checking`]), in the inputs' type. With
+/// `check`, its sums are checked for NaN and infinities as they are stored (as every FFT call
+/// does); without, they are not (the check's cost, for the `scan` bench). With `measure`,
 /// `Method::Auto`'s accuracy guard measures each input block as the FFT reads it and decides
 /// from that (the guard's whole cost on an ordinary input, without the edge check).
 #[cfg(cpu_kernels)]
