@@ -52,20 +52,26 @@ pub(crate) fn sums(
 ) -> Result<Tensor<3>, ConvolveError> {
     #[cfg(feature = "wgpu")]
     if path(method, &x.device(), x.dtype(), g) == Path::DeviceFft {
-        let fft = |x: Tensor<3>, w: Tensor<3>| {
-            numpy_sums(x, w, g, true, |x, w| crate::gpu_fft::conv(x, w, g))
+        let fft = |x: Tensor<3>, w: Tensor<3>, finite: Option<bool>| {
+            numpy_sums(x, w, g, true, finite, |x, w| crate::gpu_fft::conv(x, w, g))
         };
         if method != Method::Auto {
-            return fft(x, w);
+            return fft(x, w, None);
         }
-        if let Some(max_x) = crate::gpu_fft::accurate(&x, &w, g)? {
-            let y = fft(x.clone(), w.clone())?;
-            return crate::gpu_fft::repair_edges(&x, &w, g, y, max_x);
+        // One read-back for everything the guard, the NaN/inf rule and the edge repair need
+        // of the inputs.
+        let probe = crate::gpu_fft::probe(&x, &w, g)?;
+        if let Some(max_x) = probe.max_x {
+            let y = fft(x.clone(), w.clone(), Some(probe.finite))?;
+            return crate::gpu_fft::repair_edges(&x, &w, g, y, max_x, &probe);
         }
+        return numpy_sums(x, w, g, false, Some(probe.finite), |x, w| {
+            burn_conv(x, w, g)
+        });
     }
     #[cfg(not(feature = "wgpu"))]
     let _ = method; // Burn's conv1d is the only path here
-    numpy_sums(x, w, g, false, |x, w| burn_conv(x, w, g))
+    numpy_sums(x, w, g, false, None, |x, w| burn_conv(x, w, g))
 }
 
 /// The gradient with respect to `x` of `Σ gy · conv(x, w)`: `Σ_j gy[j] · wk[t + left - j]`,

@@ -10,7 +10,7 @@
 //! convolution of the inputs with their non-finite values set to zero.
 
 use burn::tensor::module::conv1d;
-use burn::tensor::{Bool, Tensor};
+use burn::tensor::{Bool, Device, Tensor};
 
 use crate::error::ConvolveError;
 use crate::mode::Geometry;
@@ -18,12 +18,20 @@ use crate::mode::Geometry;
 /// Whether every value of `t` is finite: one reduction, read back to the host. A device that
 /// fails to compute `t` (out of memory) gives [`ConvolveError::DeviceFailure`], not a panic.
 pub(crate) fn all_finite<const D: usize>(t: &Tensor<D>) -> Result<bool, ConvolveError> {
-    t.clone()
-        .is_finite()
-        .all()
-        .try_into_scalar::<bool>()
+    read_flag(t.clone().is_finite().all(), &t.device())
+}
+
+/// Whether every value of `a` and of `b` is finite: [`all_finite`] of both in one read-back.
+pub(crate) fn both_finite(a: &Tensor<3>, b: &Tensor<3>) -> Result<bool, ConvolveError> {
+    let flags = vec![a.clone().is_finite().all(), b.clone().is_finite().all()];
+    read_flag(Tensor::cat(flags, 0).all(), &a.device())
+}
+
+/// The one value of `flag`, read back from `device`.
+fn read_flag(flag: Tensor<1, Bool>, device: &Device) -> Result<bool, ConvolveError> {
+    flag.try_into_scalar::<bool>()
         .map_err(|e| ConvolveError::DeviceFailure {
-            device: format!("{:?}", t.device()),
+            device: format!("{device:?}"),
             reason: e.to_string(),
         })
 }
@@ -75,21 +83,32 @@ pub(crate) fn burn_conv(x: Tensor<3>, w: Tensor<3>, g: &Geometry) -> Tensor<3> {
 
 /// `compute(x, w)` (a path for the sliding dot product of `g`) with NumPy's NaN and infinities.
 /// `fft`: the path is an FFT, whose overflow is NaN rather than NumPy's infinities; finite
-/// inputs with a non-finite result are then summed directly.
+/// inputs with a non-finite result are then summed directly. `inputs_finite`: whether every
+/// value of `x` and `w` is finite, when the caller has read it already (else one read-back).
 pub(crate) fn numpy_sums(
     x: Tensor<3>,
     w: Tensor<3>,
     g: &Geometry,
     fft: bool,
+    inputs_finite: Option<bool>,
     compute: impl Fn(Tensor<3>, Tensor<3>) -> Tensor<3>,
 ) -> Result<Tensor<3>, ConvolveError> {
-    if all_finite(&x)? && all_finite(&w)? {
+    if inputs_finite != Some(false) {
         let y = compute(x.clone(), w.clone());
-        return Ok(if fft && !all_finite(&y)? {
-            burn_conv(x, w, g)
-        } else {
-            y
-        });
+        // A NaN or an infinite term makes its output non-finite, so outputs that are all
+        // finite hold no such term: they are NumPy's sums. (A term NumPy does not have, an
+        // infinity times a zero of Burn's padding, is NaN and takes the path below.)
+        if all_finite(&y)? {
+            return Ok(y);
+        }
+        let inputs_finite = match inputs_finite {
+            Some(known) => known,
+            None => both_finite(&x, &w)?,
+        };
+        if inputs_finite {
+            // Overflow: NaN from the FFT, NumPy's infinities from the direct sum.
+            return Ok(if fft { burn_conv(x, w, g) } else { y });
+        }
     }
     let finite_part = |t: &Tensor<3>| t.clone().mask_fill(t.clone().is_finite().bool_not(), 0.0);
     let (xf, wf) = (finite_part(&x), finite_part(&w));

@@ -23,7 +23,12 @@ fn noise(len: usize, seed: u64) -> Vec<f64> {
 
 /// Every mode, both functions and every method on one signal and kernel, against the oracle.
 fn every_way(a: &[f64], v: &[f64], device: &Device) {
-    for method in Method::ALL {
+    every_way_by(&Method::ALL, a, v, device);
+}
+
+/// [`every_way`] by `methods` alone.
+fn every_way_by(methods: &[Method], a: &[f64], v: &[f64], device: &Device) {
+    for &method in methods {
         for op in [Operation::Convolution, Operation::Correlation] {
             for mode in Mode::ALL {
                 let options = Convolve1dOptions::new(mode)
@@ -165,6 +170,13 @@ on_every_backend! {
         every_way(&a, &v, device);
         v[100] = f64::NAN;
         every_way(&a[..400], &v, device);
+        // Infinite taps in a kernel of the lengths where Auto takes its FFT paths on finite
+        // inputs (the long signal's), by Auto: its check before an FFT, on every backend.
+        let a = noise(12_000, 5);
+        let mut v = noise(1_023, 6);
+        v[3] = f64::INFINITY;
+        v[1_000] = f64::NEG_INFINITY;
+        every_way_by(&[Method::Auto], &a, &v, device);
     }
 
     fn overflow_gives_numpys_infinities(device: &Device) {
