@@ -84,7 +84,8 @@ pub(crate) fn burn_conv(x: Tensor<3>, w: Tensor<3>, g: &Geometry) -> Tensor<3> {
 /// `compute(x, w)` (a path for the sliding dot product of `g`) with NumPy's NaN and infinities.
 /// `fft`: the path is an FFT, whose overflow is NaN rather than NumPy's infinities; finite
 /// inputs with a non-finite result are then summed directly. `inputs_finite`: whether every
-/// value of `x` and `w` is finite, when the caller has read it already (else one read-back).
+/// value of `x` and `w` is finite, when the caller has read it already; else it is read back
+/// only when the output is not finite (one reduction of the output is read back per call).
 pub(crate) fn numpy_sums(
     x: Tensor<3>,
     w: Tensor<3>,
