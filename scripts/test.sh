@@ -12,7 +12,12 @@ say() { printf '\n==> %s\n' "$*"; }
 
 have_vulkan_driver() {
   # The Vulkan loader (libvulkan1) and at least one installable client driver (ICD).
-  ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1' || return 1
+  # The cache listing is read whole before it is searched: `ldconfig -p | grep -q` fails
+  # under `pipefail` when grep exits at its match and ldconfig, still writing, dies of
+  # SIGPIPE (11 of 300 tries on a busy machine; it failed a CI run).
+  local libs
+  libs="$(ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null)" || return 1
+  [[ "$libs" == *libvulkan.so.1* ]] || return 1
   compgen -G '/usr/share/vulkan/icd.d/*.json' >/dev/null || compgen -G '/etc/vulkan/icd.d/*.json' >/dev/null
 }
 
