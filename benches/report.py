@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Reads criterion's results (target/criterion) and benches/results/reference.json, prints per
 grid point our time, the best reference time and their ratio as a Markdown table, checks the
-targets, and draws time vs kernel length. Writes benches/results/report.md and docs/bench.png.
+targets, and draws time vs kernel length. Writes the tables into docs/PERFORMANCE.md, replacing
+what lies between its `<!-- report.py: begin -->` and `<!-- report.py: end -->` lines (the text
+around them is kept), and draws docs/bench.png.
 
     python3 benches/report.py
 """
@@ -12,7 +14,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 CRITERION = ROOT / "target" / "criterion"
 REFERENCE = ROOT / "benches" / "results" / "reference.json"
 TORCH = ROOT / "benches" / "results" / "torch_reference.json"
-REPORT = ROOT / "benches" / "results" / "report.md"
+REPORT = ROOT / "docs" / "PERFORMANCE.md"
+BEGIN = "<!-- report.py: begin -->"
+END = "<!-- report.py: end -->"
 PLOT = ROOT / "docs" / "bench.png"
 BACKENDS = ("flex", "ndarray", "wgpu")
 
@@ -36,6 +40,20 @@ def load_alternated():
         meta = json.loads(path.read_text())
         out[path.stem] = meta["median_ratio"]
     return out
+
+
+def replace_marked(document, generated):
+    """`document` with the lines strictly between its BEGIN and END marker lines replaced by
+    `generated`; everything else, the markers included, is kept as it is."""
+    lines = document.splitlines(keepends=True)
+    begins = [i for i, line in enumerate(lines) if line.strip() == BEGIN]
+    ends = [i for i, line in enumerate(lines) if line.strip() == END]
+    if len(begins) != 1 or len(ends) != 1 or begins[0] > ends[0]:
+        raise ValueError(f"expected one {BEGIN!r} line followed by one {END!r} line, found "
+                         f"{len(begins)} and {len(ends)}")
+    if generated and not generated.endswith("\n"):
+        generated += "\n"
+    return "".join(lines[: begins[0] + 1]) + generated + "".join(lines[ends[0]:])
 
 
 def fmt(seconds):
@@ -219,10 +237,14 @@ def main():
             if group.startswith("batched/"):
                 say(f"| {group.split('/')[1]} | {ident} | {fmt(v)} |")
     text = "\n".join(lines) + "\n"
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(text)
     print(text)
     plot(plot_rows)
+    try:
+        document = REPORT.read_text(encoding="utf-8")
+        REPORT.write_text(replace_marked(document, text), encoding="utf-8")
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"{REPORT}: {e}; the tables above were not written")
+    print(f"wrote the tables into {REPORT}")
 
 
 def plot(rows):
