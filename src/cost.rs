@@ -2,7 +2,7 @@
 //!
 //! - The CPU kernels (flex, ndarray): fitted to `CALIBRATE=1 cargo bench --bench convolve
 //!   --features internals`, which times both kernels over a grid of `N` and `M` and prints the
-//!   model beside them, on a 2-core x86-64 machine with AVX2 (README, "Performance"). The
+//!   model beside them, on a 2-core x86-64 machine with AVX2 (docs/PERFORMANCE.md). The
 //!   model also picks the FFT block length (`CpuModel::fft_len`).
 //! - The wgpu paths: fitted on Mesa's lavapipe (the software Vulkan driver every machine here
 //!   has; bench group `grid/wgpu`). A real GPU has other constants but the same shape:
@@ -10,18 +10,21 @@
 
 use burn::tensor::DType;
 
-use crate::cpu::{CpuKernel, PARALLEL_OUTPUTS, SERIAL_FFT_POINTS, SERIAL_MACS};
-use crate::mode::Geometry;
+use crate::geometry::Geometry;
 
-/// The accuracy model of the FFT paths under `Method::Auto`: an FFT computing in a type of
-/// epsilon `ε_U`, for inputs of epsilon `ε_T`, stays within a small multiple of
-/// `ε_T · Σ |x| |w|` per output (the direct sum's error bound) while the inputs' dynamic range
-/// `q = (max|x| / min chunk mean|x|) · (max|w| / mean|w|)` is at most
-/// `FFT_DYNAMIC_RANGE · ε_T / ε_U` (see `cpu::fft::guarded`). Fitted so that
-/// tests/accuracy.rs (noise, a spike in noise, loud and quiet passages, log-uniform magnitudes,
-/// silences) stays within 3.2 ε of each output's own terms where an FFT runs (the direct sums
-/// reach 22 ε there: sequential sums of 1,023 terms).
-pub(crate) const FFT_DYNAMIC_RANGE: f64 = 256.0;
+/// Multiply-adds below which a kernel runs on the calling thread: waking rayon's workers costs
+/// more (about 10 µs) than the work itself.
+pub(crate) const SERIAL_MACS: usize = 3 << 20;
+
+/// Outputs from which the direct kernel runs on every thread however short the kernel: a
+/// convolution with a few taps is bound by memory bandwidth rather than arithmetic, and each
+/// core brings its own (f64, 3 taps, 1,000,000 outputs: 560-640 µs on one thread, 350-510 µs on
+/// two).
+pub(crate) const PARALLEL_OUTPUTS: usize = 1 << 18;
+
+/// FFT points (transform length × transforms) below which the FFT path runs on the calling
+/// thread.
+pub(crate) const SERIAL_FFT_POINTS: usize = 1 << 17;
 
 /// The measured constants of the CPU kernels in one float type.
 #[derive(Clone, Copy, Debug)]
@@ -98,13 +101,9 @@ impl CpuModel {
         self.ns_fft_setup + kernels + ns
     }
 
-    /// The CPU kernel with the lower modelled time.
-    pub(crate) fn cheaper(&self, g: &Geometry) -> CpuKernel {
-        if self.direct(g) <= self.fft(g) {
-            CpuKernel::Direct
-        } else {
-            CpuKernel::Fft
-        }
+    /// Whether the FFT kernel's modelled time is below the direct kernel's.
+    pub(crate) fn fft_is_cheaper(&self, g: &Geometry) -> bool {
+        self.fft(g) < self.direct(g)
     }
 
     /// Modelled nanoseconds of one overlap-add block of `f` points: `cpg` forward and `opg`

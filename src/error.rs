@@ -7,7 +7,7 @@
 //! [`NpConvolve1d::from_kernel`](crate::NpConvolve1d::from_kernel)) panic, and they panic with
 //! exactly this error's message. Nothing is computed before validation passes.
 
-use crate::mode::Operation;
+use crate::operation::Operation;
 
 /// Everything that can be wrong with a call to this crate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

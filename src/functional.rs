@@ -1,13 +1,13 @@
 //! `np.convolve` / `np.correlate` on Burn tensors, single and batched.
 
-use burn::tensor::{DType, Device, Tensor};
+use burn::tensor::{Device, Tensor};
 
 use crate::boundary::Boundary;
-use crate::burn_op::{CpuConvArgs, cpu_conv1d};
-use crate::cpu::CpuKernel;
 use crate::error::ConvolveError;
-use crate::method::{Method, Path, path};
-use crate::mode::{Geometry, Mode, Operation};
+use crate::geometry::Geometry;
+use crate::method::Method;
+use crate::mode::{Mode, Operation};
+use crate::plan::Plan;
 
 /// Options of [`convolve1d`]: the NumPy mode, which NumPy function to follow, the number of
 /// channel groups, the [`Method`] and the [`Boundary`] rule.
@@ -230,7 +230,8 @@ pub fn convolve1d(
 }
 
 /// The sliding dot product of `g` (validated shapes) by `method`, the signal padded by
-/// `boundary` where `g` pads with zeros, in NumPy's result dtype, plus the bias.
+/// `boundary` where `g` pads with zeros, in NumPy's result dtype, plus the bias: planned once,
+/// then executed.
 pub(crate) fn run(
     x: Tensor<3>,
     weight: Tensor<3>,
@@ -239,76 +240,14 @@ pub(crate) fn run(
     method: Method,
     boundary: Boundary,
 ) -> Result<Tensor<3>, ConvolveError> {
-    // NumPy's dtype promotion: the result has `np.result_type` of the two; half precision
-    // accumulates in f32 and is returned in its own dtype.
-    let dtype = result_type(x.dtype(), weight.dtype());
-    let compute = match dtype {
-        DType::F16 | DType::BF16 => DType::F32,
-        other => other,
-    };
-    let device = x.device();
-    crate::method::check_dtype(&device, compute)?;
-    let (x, weight) = (cast(x, compute), cast(weight, compute));
-    let bias = bias.map(|b| cast(b, compute));
-    // Another boundary: pad by its rule, then slide over the padded signal without zeros.
-    let (x, g) = match boundary {
-        Boundary::Zeros => (x, g),
-        rule => {
-            let x = crate::boundary::pad(x, (g.left, g.right), rule);
-            let g = Geometry::padded(x.dims(), g_weight(&g), g.groups, (0, 0), g.reversed);
-            (x, g)
-        }
-    };
-    let y = match path(method, &device, compute, &g) {
-        Path::Cpu(kernel) => cpu_conv1d(
-            x,
-            weight,
-            CpuConvArgs {
-                geometry: g,
-                kernel,
-                guarded: method == Method::Auto,
-            },
-        ),
-        // Burn's conv1d (`Direct`) or the device FFT, on the tensors' device.
-        other => crate::burn_path::conv(
-            x,
-            weight,
-            CpuConvArgs {
-                geometry: g,
-                kernel: if other == Path::Burn {
-                    CpuKernel::Direct
-                } else {
-                    CpuKernel::Fft
-                },
-                guarded: method == Method::Auto,
-            },
-        )?,
-    };
-    let y = match bias {
-        Some(bias) => y + bias.reshape([1, g.cout, 1]),
-        None => y,
-    };
-    Ok(cast(y, dtype))
-}
-
-/// The weight's shape in `g`.
-fn g_weight(g: &Geometry) -> [usize; 3] {
-    [g.cout, g.cpg(), g.m]
-}
-
-/// NumPy's `np.result_type` of two float dtypes: the wider one. NumPy has no bfloat16; f16
-/// with bf16 gives f32, the narrowest float that holds both exactly.
-pub(crate) fn result_type(a: DType, b: DType) -> DType {
-    match (a, b) {
-        _ if a == b => a,
-        (DType::F64, _) | (_, DType::F64) => DType::F64,
-        _ => DType::F32,
-    }
-}
-
-/// `t` in `dtype`, without an op when it already is.
-pub(crate) fn cast<const D: usize>(t: Tensor<D>, dtype: DType) -> Tensor<D> {
-    if t.dtype() == dtype { t } else { t.cast(dtype) }
+    let plan = Plan::new(
+        &x.device(),
+        (x.dtype(), weight.dtype()),
+        g,
+        method,
+        boundary,
+    )?;
+    crate::exec::run(x, weight, bias, &plan)
 }
 
 /// Checks the arguments of [`convolve1d`] without computing anything.

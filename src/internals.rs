@@ -4,12 +4,15 @@
 
 use burn::tensor::{DType, Device};
 
+use crate::boundary::Boundary;
 use crate::cost::CpuModel;
-pub use crate::cpu::CpuKernel;
 #[cfg(cpu_kernels)]
 pub use crate::cpu::Real;
-use crate::method::{Method, Path, path};
-use crate::mode::{Geometry, Mode, Operation};
+use crate::geometry::Geometry;
+use crate::method::Method;
+use crate::mode::{Mode, Operation};
+pub use crate::plan::CpuKernel;
+use crate::plan::{HostKernel, Plan, Route};
 
 /// One signal of `n` samples and an `m`-tap kernel: `np.convolve` in `mode`.
 fn one_signal(n: usize, m: usize, mode: Mode) -> Geometry {
@@ -20,13 +23,8 @@ fn one_signal(n: usize, m: usize, mode: Mode) -> Geometry {
 /// accuracy guard (and its scan of the inputs).
 #[cfg(cpu_kernels)]
 pub fn cpu_conv<T: Real>(x: &[T], w: &[T], kernel: CpuKernel, guarded: bool) -> Vec<T> {
-    crate::cpu::conv(
-        x,
-        w,
-        &one_signal(x.len(), w.len(), Mode::Full),
-        kernel,
-        guarded,
-    )
+    let g = one_signal(x.len(), w.len(), Mode::Full);
+    crate::cpu::conv(x, w, &g, HostKernel::of(kernel, &g, T::dtype()), guarded)
 }
 
 #[cfg(cpu_kernels)]
@@ -78,8 +76,20 @@ pub fn fft_measuring<T: Real>(x: &[T], w: &[T], check: bool, measure: bool) -> V
 /// Whether `Method::Auto` takes an FFT path (CPU or device) for one f32 signal of `n`
 /// samples and an `m`-tap kernel in `mode` on `device`.
 pub fn auto_takes_fft(device: &Device, n: usize, m: usize, mode: Mode) -> bool {
-    let chosen = path(Method::Auto, device, DType::F32, &one_signal(n, m, mode));
-    chosen != Path::Burn && chosen != Path::Cpu(CpuKernel::Direct)
+    let g = one_signal(n, m, mode);
+    let plan = Plan::new(
+        device,
+        (DType::F32, DType::F32),
+        g,
+        Method::Auto,
+        Boundary::Zeros,
+    )
+    .expect("the device computes in f32");
+    match plan.conv.forward {
+        Route::Host { kernel, .. } => kernel.kind() == CpuKernel::Fft,
+        Route::DeviceFft { .. } => true,
+        Route::BurnConv => false,
+    }
 }
 
 /// The cost model's nanoseconds of the direct and FFT kernels for [`cpu_conv`] of the same
@@ -90,7 +100,11 @@ pub fn modelled(n: usize, m: usize, dtype: DType) -> (f64, f64, CpuKernel, usize
     (
         model.direct(&g),
         model.fft(&g),
-        model.cheaper(&g),
+        if model.fft_is_cheaper(&g) {
+            CpuKernel::Fft
+        } else {
+            CpuKernel::Direct
+        },
         model.fft_len(n, m, 1, 1),
     )
 }

@@ -5,22 +5,27 @@
 mod backend_kind;
 mod boundary;
 mod buffers;
-mod burn_op;
-mod burn_path;
 mod cost;
+#[cfg(cpu_kernels)]
 mod cpu;
+mod device;
+mod dtype;
 mod error;
+mod exec;
+mod fft_plans;
 mod functional;
-#[cfg(feature = "wgpu")]
-mod gpu_fft;
+mod geometry;
+mod guard;
 #[cfg(feature = "internals")]
 pub mod internals;
 mod layer;
-mod magnitudes;
 mod method;
 pub mod mode;
 mod names;
 mod nonfinite;
+mod op;
+mod operation;
+mod plan;
 #[cfg(feature = "remote")]
 pub mod remote;
 mod stream;

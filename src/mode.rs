@@ -3,9 +3,8 @@
 //! Every off-by-one decision of this crate lives here, as functions of lengths only (no
 //! tensors), so it can be tested exhaustively over small lengths.
 
-use burn::tensor::ops::ConvOptions;
-
 use crate::error::ConvolveError;
+pub use crate::operation::Operation;
 
 /// The `mode` argument of `np.convolve` and `np.correlate`.
 ///
@@ -88,34 +87,6 @@ impl TryFrom<i64> for Mode {
     }
 }
 
-/// Which of NumPy's two functions an operation follows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Operation {
-    /// `np.convolve`: the kernel is flipped, `y[k] = Σ_j a[j] · v[k - j]`.
-    #[default]
-    Convolution,
-    /// `np.correlate`: the kernel is not flipped, `y[k] = Σ_n a[n + k] · v[n]` (real inputs, so
-    /// no conjugation).
-    Correlation,
-}
-
-impl Operation {
-    /// The NumPy function this operation follows: `"np.convolve"` or `"np.correlate"`.
-    pub fn numpy_name(self) -> &'static str {
-        match self {
-            Operation::Convolution => "np.convolve",
-            Operation::Correlation => "np.correlate",
-        }
-    }
-
-    /// Whether a sliding dot product (Burn's `conv1d`, the CPU kernels) must run over the kernel
-    /// reversed to give this operation: `true` for [`Operation::Convolution`]. The one place that
-    /// decides the kernel's orientation; every path reads it from [`Geometry::reversed`].
-    pub(crate) fn slides_reversed_kernel(self) -> bool {
-        self == Operation::Convolution
-    }
-}
-
 /// Where NumPy's output sits inside the full output: `full[start .. start + len]`.
 ///
 /// `n` is the signal length, `m` the kernel length, both at least 1. The full output (length
@@ -170,105 +141,6 @@ pub fn padding(n: usize, m: usize, mode: Mode, op: Operation) -> (usize, usize) 
     (left, right)
 }
 
-/// The shapes, zero padding and kernel orientation of one batched convolution, as a sliding
-/// dot product (Burn's `conv1d` with stride 1) computes it: for output channel `o` of group `g`,
-/// `y[b, o, j] = Σ_i Σ_k xpad[b, g·C + i, j + k] · wk[o, i, k]`, where `xpad` is the signal with
-/// `left` zeros before and `right` zeros after it, and `wk` the weight, reversed when
-/// `reversed`. Every path (CPU kernels, Burn's `conv1d`, the device FFT, the gradients) is
-/// driven by one of these; NumPy's terms enter only through [`Geometry::numpy`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct Geometry {
-    /// Samples.
-    pub batch: usize,
-    /// Input channels.
-    pub cin: usize,
-    /// Signal length.
-    pub n: usize,
-    /// Output channels.
-    pub cout: usize,
-    /// Kernel length.
-    pub m: usize,
-    /// Channel groups.
-    pub groups: usize,
-    /// Zeros before the signal.
-    pub left: usize,
-    /// Zeros after the signal.
-    pub right: usize,
-    /// Whether the weight is reversed before the sliding dot product.
-    pub reversed: bool,
-}
-
-impl Geometry {
-    /// NumPy's `mode` and function `op` for a signal `x` `[batch, channels_in, n]` and a weight
-    /// `w` `[channels_out, channels_in / groups, m]` in NumPy orientation.
-    pub fn numpy(x: [usize; 3], w: [usize; 3], groups: usize, mode: Mode, op: Operation) -> Self {
-        let pad = padding(x[2], w[2], mode, op);
-        Self::padded(x, w, groups, pad, op.slides_reversed_kernel())
-    }
-
-    /// Any zero padding `(left, right)` (each below `m`) and orientation, for the same shapes.
-    pub fn padded(
-        x: [usize; 3],
-        w: [usize; 3],
-        groups: usize,
-        (left, right): (usize, usize),
-        reversed: bool,
-    ) -> Self {
-        let [batch, cin, n] = x;
-        let [cout, _, m] = w;
-        Geometry {
-            batch,
-            cin,
-            n,
-            cout,
-            m,
-            groups,
-            left,
-            right,
-            reversed,
-        }
-    }
-
-    /// Output length of the sliding dot product over the padded signal.
-    pub fn out_len(&self) -> usize {
-        self.n + self.left + self.right + 1 - self.m
-    }
-
-    /// Index in the `full` output (length `n + m - 1`) of output 0.
-    pub fn full_start(&self) -> usize {
-        self.m - 1 - self.left
-    }
-
-    /// Input channels per group.
-    pub fn cpg(&self) -> usize {
-        self.cin / self.groups
-    }
-
-    /// Output channels per group.
-    pub fn opg(&self) -> usize {
-        self.cout / self.groups
-    }
-
-    /// The geometry of the input gradient: the output gradient `[batch, cout, out_len]` slid
-    /// over the kernel reversed (channels transposed per group), padded by
-    /// `(m - 1 - left, m - 1 - right)`, gives `[batch, cin, n]`.
-    #[cfg(cpu_grads)]
-    pub fn input_grad(&self) -> Geometry {
-        Self::padded(
-            [self.batch, self.cout, self.out_len()],
-            [self.cin, self.opg(), self.m],
-            self.groups,
-            (self.m - 1 - self.left, self.m - 1 - self.right),
-            !self.reversed,
-        )
-    }
-
-    /// Burn's options for `conv1d` with this padding and these groups.
-    pub fn conv_options(&self) -> ConvOptions<1> {
-        ConvOptions::new_with_padding([1], [(self.left, self.right)], [1], self.groups)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,28 +167,6 @@ mod tests {
                         let (left, right) = padding(n, m, mode, op);
                         assert_eq!(n + left + right - m + 1, len);
                         assert_eq!(m - 1 - left, start);
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn geometry_gives_numpys_window_and_orientation() {
-        for n in 1..=40 {
-            for m in 1..=40 {
-                for mode in Mode::ALL {
-                    for op in [Operation::Convolution, Operation::Correlation] {
-                        let g = Geometry::numpy([2, 3, n], [6, 1, m], 3, mode, op);
-                        assert_eq!((g.full_start(), g.out_len()), window(n, m, mode, op));
-                        assert_eq!(g.reversed, op == Operation::Convolution);
-                        #[cfg(cpu_grads)]
-                        {
-                            // The input gradient maps the output back onto the signal.
-                            let t = g.input_grad();
-                            assert_eq!((t.n, t.out_len(), t.cin, t.cout), (g.out_len(), n, 6, 3));
-                            assert_eq!(t.input_grad(), g);
-                        }
                     }
                 }
             }

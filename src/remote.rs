@@ -5,12 +5,12 @@
 //! functions and [`NpConvolve1d`](crate::NpConvolve1d) ship the convolution and its two
 //! gradients to the server as Burn custom ops, and the server runs them on flex or ndarray
 //! with the same kernels as a local CPU device: every [`Method`](crate::Method), NumPy's NaN
-//! and infinities, `Auto`'s accuracy guard. Under `Method::Auto` the server picks the kernel,
-//! by the cost model of its own machine. Everything else (padding by a [`Boundary`](crate::Boundary),
+//! and infinities, `Auto`'s accuracy guard. The client plans each call (the kernel `Auto` picks,
+//! with its FFT lengths) and the server runs that plan as it is. Everything else (padding by a [`Boundary`](crate::Boundary),
 //! the bias, casts) runs as Burn's ordinary ops, also on the server.
 //!
 //! **The server must be this crate's**: [`server`] (or the `serve` example, which calls it).
-//! A plain Burn `RemoteServer` does not know the op: it closes the client's session when the
+//! A plain Burn `RemoteServer` does not know the op: it closes the client's connection when the
 //! first convolution arrives, and the client's next read fails.
 //!
 //! ```no_run
@@ -41,32 +41,6 @@
 //! ```
 
 use burn::tensor::Device;
-
-use crate::ConvolveError;
-
-/// Whether `device` is a device of Burn's remote backend (autodiff or not).
-pub(crate) fn is_remote(device: &Device) -> bool {
-    matches!(
-        device.clone().inner().as_dispatch(),
-        burn::backend::DispatchDevice::Remote(_)
-    )
-}
-
-/// `query`'s answer, or [`ConvolveError::RemoteDevice`] if Burn's remote client panics
-/// because `device`'s server does not answer.
-pub(crate) fn answer<R>(device: &Device, query: impl FnOnce() -> R) -> Result<R, ConvolveError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(query)).map_err(|payload| {
-        let reason = payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "the remote client panicked".into());
-        ConvolveError::RemoteDevice {
-            device: format!("{device:?}"),
-            reason,
-        }
-    })
-}
 
 /// Why [`server`] could not build a server.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -236,7 +210,7 @@ fn registered(
     server: burn::server::RemoteServer,
     backend: HostBackend,
 ) -> burn::server::RemoteServer {
-    use crate::burn_op::wire::{OPS, handler};
+    use crate::op::wire::{OPS, handler};
     use burn::server::CustomOpRegistry;
     match backend {
         #[cfg(feature = "flex")]

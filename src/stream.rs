@@ -6,16 +6,18 @@ use burn::tensor::TensorData;
 use burn::tensor::{DType, Device, Tensor};
 
 use crate::boundary::Boundary;
+#[cfg(cpu_kernels)]
+use crate::cpu::stream::HostFir;
+use crate::dtype::cast;
 use crate::error::ConvolveError;
-use crate::functional::{cast, result_type, run};
+use crate::functional::run;
+use crate::geometry::Geometry;
 use crate::layer::NpConvolve1d;
 use crate::method::Method;
+use crate::mode::{Mode, Operation, window};
 #[cfg(cpu_kernels)]
-use crate::method::host_backend;
-use crate::mode::{Geometry, Mode, Operation, window};
-
-#[cfg(cpu_kernels)]
-use crate::cpu::stream::{HostFir, StreamKernel};
+use crate::plan::StreamKernel;
+use crate::plan::{StreamPlan, StreamRoute};
 
 /// A stream through an [`NpConvolve1d`]: push chunks of the signal, get every output they
 /// determine, then [`finish`](Self::finish) for the rest. Made by [`NpConvolve1d::stream`].
@@ -70,8 +72,8 @@ pub struct Convolve1dStream {
     /// Causal mode with the edge rule: the padding before the signal is its first sample.
     edge: bool,
     batch: Option<usize>,
-    /// `(compute dtype, output dtype)`, fixed by the first chunk.
-    dtypes: Option<(DType, DType)>,
+    /// The stream's plan, made at the first chunk with samples.
+    plan: Option<StreamPlan>,
     /// Samples pushed.
     seen: usize,
     /// Whether the window's start is known (and the pending outputs before it dropped).
@@ -89,6 +91,20 @@ enum Engine {
     Host32(HostFir<f32>),
     #[cfg(cpu_kernels)]
     Host64(HostFir<f64>),
+}
+
+#[cfg(cpu_kernels)]
+impl From<HostFir<f32>> for Engine {
+    fn from(fir: HostFir<f32>) -> Engine {
+        Engine::Host32(fir)
+    }
+}
+
+#[cfg(cpu_kernels)]
+impl From<HostFir<f64>> for Engine {
+    fn from(fir: HostFir<f64>) -> Engine {
+        Engine::Host64(fir)
+    }
 }
 
 impl NpConvolve1d {
@@ -140,7 +156,7 @@ impl NpConvolve1d {
             fill: self.boundary.constant().unwrap_or(f64::NAN),
             edge: self.boundary == Boundary::Edge,
             batch: None,
-            dtypes: None,
+            plan: None,
             seen: 0,
             started: matches!(self.mode, Mode::Full | Mode::Causal),
             pending: None,
@@ -195,26 +211,26 @@ impl Convolve1dStream {
                 second: format!("{:?}", self.device),
             });
         }
-        let (compute, out_dtype) = match self.dtypes {
-            Some(d) => d,
-            None => {
-                let dtype = result_type(x.dtype(), self.weight.dtype());
-                let compute = match dtype {
-                    DType::F16 | DType::BF16 => DType::F32,
-                    other => other,
-                };
-                crate::method::check_dtype(&self.device, compute)?;
-                (compute, dtype)
-            }
+        let plan = match self.plan {
+            Some(plan) => plan,
+            None => StreamPlan::new(
+                &self.device,
+                (x.dtype(), self.weight.dtype()),
+                self.method,
+                self.weight.dims()[2],
+                n,
+            )?,
         };
+        let (compute, out_dtype) = (plan.compute, plan.dtype);
         self.batch = Some(batch);
-        self.dtypes = Some((compute, out_dtype));
-        let x = cast(x, compute);
         if n == 0 {
             return Ok(self.empty(batch, out_dtype));
         }
+        // The first chunk with samples fixes the plan: its length sizes the FFT's blocks.
+        self.plan = Some(plan);
+        let x = cast(x, compute);
         if self.engine.is_none() {
-            self.engine = Some(self.start(&x, compute));
+            self.engine = Some(self.start(&x, plan));
         }
         let y = self.core(x)?;
         self.seen += n;
@@ -259,8 +275,8 @@ impl Convolve1dStream {
     /// # Errors
     /// [`ConvolveError::EmptySignal`] when no sample was pushed (NumPy's `a cannot be empty`).
     pub fn try_finish(mut self) -> Result<Tensor<3>, ConvolveError> {
-        let (batch, (_, out_dtype)) = match (self.batch, self.dtypes, self.seen) {
-            (Some(b), Some(d), seen) if seen > 0 => (b, d),
+        let (batch, out_dtype) = match (self.batch, self.plan, self.seen) {
+            (Some(b), Some(plan), seen) if seen > 0 => (b, plan.dtype),
             _ => {
                 return Err(ConvolveError::EmptySignal {
                     op: Operation::Convolution,
@@ -281,7 +297,7 @@ impl Convolve1dStream {
             // none).
             self.core_end(extra)?
         } else {
-            self.empty(batch, self.dtypes.expect("set").0)
+            self.empty(batch, self.compute())
         };
         let y = if self.started {
             y
@@ -293,6 +309,11 @@ impl Convolve1dStream {
             pending.slice([0..batch, 0..self.cout(), start..end])
         };
         Ok(self.finishing_touches(y, out_dtype))
+    }
+
+    /// The dtype the stream computes in (fixed by the first chunk).
+    fn compute(&self) -> DType {
+        self.plan.expect("planned by the first chunk").compute
     }
 
     fn cout(&self) -> usize {
@@ -333,53 +354,51 @@ impl Convolve1dStream {
         }
     }
 
-    /// The engine for this device and dtype, holding the boundary before the signal.
-    fn start(&self, x: &Tensor<3>, compute: DType) -> Engine {
-        #[cfg(cpu_kernels)]
-        if host_backend(&self.device) && matches!(compute, DType::F32 | DType::F64) {
-            let [batch, cin, chunk] = x.dims();
-            let [cout, cpg, m] = self.weight.dims();
-            let kernel = match self.method {
-                Method::Direct => StreamKernel::Direct,
-                Method::Fft => StreamKernel::partitioned(m, chunk, false),
-                Method::Auto => StreamKernel::auto(m, chunk),
-            };
-            // The boundary before the signal, `M - 1` samples or more: rounded up to whole
-            // blocks, so that chunks of the block size complete whole blocks.
-            let block = match kernel {
-                StreamKernel::Partitioned { block, .. } => block,
-                StreamKernel::Direct => 1,
-            };
-            let pre = (m - 1).next_multiple_of(block);
-            let before = self.before(x, compute, pre);
-            // The zero fill before the signal adds no FFT error: neutral for the guard.
-            let neutral = if self.zero_padding() { pre } else { 0 };
-            let w = cast(self.weight.clone(), compute).into_data();
-            let b = before.into_data();
-            macro_rules! host {
-                ($t:ty, $variant:ident) => {{
-                    let h: Vec<$t> = w.iter::<$t>().collect();
-                    let mut fir =
-                        HostFir::new(batch, cin, self.groups, h, [cout, cpg, m], kernel, neutral);
-                    let before: Vec<$t> = b.iter::<$t>().collect();
-                    fir.ingest(&before, pre);
-                    Engine::$variant(fir)
-                }};
+    /// The engine of the stream's plan, holding the boundary before the signal.
+    fn start(&self, x: &Tensor<3>, plan: StreamPlan) -> Engine {
+        let compute = plan.compute;
+        match plan.route {
+            #[cfg(cpu_kernels)]
+            StreamRoute::Host(kernel) => self.start_host(x, compute, kernel),
+            #[cfg(not(cpu_kernels))]
+            StreamRoute::Host(_) => unreachable!("no host engine in this build"),
+            StreamRoute::Tensors => {
+                let m = self.weight.dims()[2];
+                let len = if self.zero_padding() { 0 } else { m - 1 };
+                Engine::Tensors(self.before(x, compute, len))
             }
-            return if compute == DType::F32 {
-                host!(f32, Host32)
-            } else {
-                host!(f64, Host64)
-            };
         }
-        let m = self.weight.dims()[2];
-        let len = if self.zero_padding() { 0 } else { m - 1 };
-        Engine::Tensors(self.before(x, compute, len))
+    }
+
+    /// The host engine running `kernel`, holding the boundary before the signal.
+    #[cfg(cpu_kernels)]
+    fn start_host(&self, x: &Tensor<3>, compute: DType, kernel: StreamKernel) -> Engine {
+        let [batch, cin, _] = x.dims();
+        let [cout, cpg, m] = self.weight.dims();
+        // The boundary before the signal, `M - 1` samples or more: rounded up to whole
+        // blocks, so that chunks of the block size complete whole blocks.
+        let block = match kernel {
+            StreamKernel::Partitioned { block, .. } => block,
+            StreamKernel::Direct => 1,
+        };
+        let pre = (m - 1).next_multiple_of(block);
+        let before = self.before(x, compute, pre);
+        // The zero fill before the signal adds no FFT error: neutral for the guard.
+        let neutral = if self.zero_padding() { pre } else { 0 };
+        let w = cast(self.weight.clone(), compute).into_data();
+        let b = before.into_data();
+        crate::dtype::with_real!(compute, T => {
+            let h: Vec<T> = w.iter::<T>().collect();
+            let mut fir = HostFir::new(batch, cin, self.groups, h, [cout, cpg, m], kernel, neutral);
+            let before: Vec<T> = b.iter::<T>().collect();
+            fir.ingest(&before, pre);
+            Engine::from(fir)
+        })
     }
 
     /// The `extra` outputs after the last sample, through the boundary after the signal.
     fn core_end(&mut self, extra: usize) -> Result<Tensor<3>, ConvolveError> {
-        let (batch, (compute, _)) = (self.batch.expect("set"), self.dtypes.expect("set"));
+        let (batch, compute) = (self.batch.expect("set"), self.compute());
         let cin = self.weight.dims()[1] * self.groups;
         let zero_padding = self.zero_padding();
         match self.engine.as_mut().expect("started by the first chunk") {
@@ -404,8 +423,8 @@ impl Convolve1dStream {
 
     /// Pushes `x` through the engine: the full-mode outputs at its positions, `[batch, cout, n]`.
     fn core(&mut self, x: Tensor<3>) -> Result<Tensor<3>, ConvolveError> {
-        let [batch, _, _n] = x.dims();
-        let (compute, _) = self.dtypes.expect("set by the first chunk");
+        let [batch, _, _] = x.dims();
+        let (compute, cout) = (self.compute(), self.cout());
         match self.engine.as_mut().expect("started by the first chunk") {
             Engine::Tensors(buf) => {
                 let m = self.weight.dims()[2];
@@ -423,25 +442,28 @@ impl Convolve1dStream {
                 run(seg, w, None, g, self.method, Boundary::Zeros)
             }
             #[cfg(cpu_kernels)]
-            Engine::Host32(fir) => {
-                let data = x.into_data();
-                let y = fir.ingest(data.as_slice::<f32>().expect("f32 chunk"), _n);
-                let shape = [batch, self.weight.dims()[0], _n];
-                Ok(Tensor::from_data(
-                    TensorData::new(y, shape),
-                    (&self.device, compute),
-                ))
-            }
+            Engine::Host32(fir) => Ok(host_chunk(fir, x, cout, compute)),
             #[cfg(cpu_kernels)]
-            Engine::Host64(fir) => {
-                let data = x.into_data();
-                let y = fir.ingest(data.as_slice::<f64>().expect("f64 chunk"), _n);
-                let shape = [batch, self.weight.dims()[0], _n];
-                Ok(Tensor::from_data(
-                    TensorData::new(y, shape),
-                    (&self.device, compute),
-                ))
-            }
+            Engine::Host64(fir) => Ok(host_chunk(fir, x, cout, compute)),
         }
     }
+}
+
+/// `x` `[batch, cin, n]` through a host engine: `[batch, cout, n]`, in `compute` on `x`'s
+/// device.
+#[cfg(cpu_kernels)]
+fn host_chunk<T: crate::cpu::Real>(
+    fir: &mut HostFir<T>,
+    x: Tensor<3>,
+    cout: usize,
+    compute: DType,
+) -> Tensor<3> {
+    let [batch, _, n] = x.dims();
+    let device = x.device();
+    let data = x.into_data();
+    let y = fir.ingest(
+        data.as_slice::<T>().expect("a chunk in the stream's dtype"),
+        n,
+    );
+    Tensor::from_data(TensorData::new(y, [batch, cout, n]), (&device, compute))
 }

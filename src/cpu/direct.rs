@@ -6,9 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
+use super::real::Real;
+use super::rows::window;
 use super::simd::{Isa, correlate_checked, correlate_into, correlate_write};
-use super::{PARALLEL_OUTPUTS, Real, SERIAL_MACS, window};
-use crate::mode::Geometry;
+use crate::cost::{PARALLEL_OUTPUTS, SERIAL_MACS};
+use crate::geometry::Geometry;
 
 /// Outputs per task.
 const TILE: usize = 2048;

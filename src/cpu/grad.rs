@@ -3,8 +3,13 @@
 
 use rayon::prelude::*;
 
-use super::{CpuKernel, Real, SERIAL_MACS, conv, window};
-use crate::mode::Geometry;
+use super::conv::conv;
+use super::real::Real;
+use super::rows::window;
+use crate::cost::SERIAL_MACS;
+use crate::geometry::Geometry;
+use crate::nonfinite::host::all_finite;
+use crate::plan::HostKernel;
 
 /// The input gradient of [`conv`]: `gy` `[batch, cout, out_len]` -> `[batch, cin, n]`.
 ///
@@ -14,7 +19,7 @@ pub(crate) fn input_grad<T: Real>(
     gy: &[T],
     w: &[T],
     d: &Geometry,
-    kernel: CpuKernel,
+    kernel: HostKernel,
     guarded: bool,
 ) -> Vec<T> {
     let (cpg, opg, m) = (d.cpg(), d.opg(), d.m);
@@ -36,15 +41,15 @@ pub(crate) fn input_grad<T: Real>(
 /// channel pair and sample, the correlation of the padded input with the output gradient.
 /// NaN and infinities follow NumPy's rule for sums (only the terms where `xpad` is the signal,
 /// not its zero padding).
-pub(crate) fn weight_grad<T: Real>(x: &[T], gy: &[T], d: &Geometry, kernel: CpuKernel) -> Vec<T> {
+pub(crate) fn weight_grad<T: Real>(x: &[T], gy: &[T], d: &Geometry, kernel: HostKernel) -> Vec<T> {
     let m = d.m;
     let mut dw = match kernel {
-        CpuKernel::Direct => direct_weight_grad(x, gy, d),
-        CpuKernel::Fft => super::fft::weight_grad(x, gy, d),
+        HostKernel::Direct => direct_weight_grad(x, gy, d),
+        HostKernel::Fft(lens) => super::fft::weight_grad(x, gy, d, lens.input),
     };
     // NaN and infinities: the taps whose sum is not finite are summed again as NumPy's sum.
     for (pair, out) in dw.chunks_mut(m).enumerate() {
-        if !super::nonfinite::all_finite(out) {
+        if !all_finite(out) {
             exact_weight_grad(x, gy, d, pair, out);
         }
     }

@@ -23,7 +23,7 @@ type Job<R> = Box<dyn FnOnce() -> R + Send + 'static>;
 ///
 /// Whichever way it ends (`finish`, or a drop while unwinding from a panic), it waits for a
 /// worker that has started the job, so the job never outlives its borrows.
-pub(super) struct Handoff<'a, R: Send + 'static> {
+pub(crate) struct Handoff<'a, R: Send + 'static> {
     slot: Arc<Mutex<Option<Job<R>>>>,
     done: mpsc::Receiver<R>,
     /// Whether the job has ended: taken back, or the helper's message received.
@@ -33,7 +33,7 @@ pub(super) struct Handoff<'a, R: Send + 'static> {
 
 impl<'a, R: Send + 'static> Handoff<'a, R> {
     /// Gives `job` to the helper thread and returns at once.
-    pub(super) fn start(job: impl FnOnce() -> R + Send + 'a) -> Handoff<'a, R> {
+    pub(crate) fn start(job: impl FnOnce() -> R + Send + 'a) -> Handoff<'a, R> {
         // Refused when the helper is busy (another caller's job): this caller then runs the
         // job itself in `settle`.
         Handoff::start_with(job, |task| {
@@ -44,7 +44,7 @@ impl<'a, R: Send + 'static> Handoff<'a, R> {
     /// Queues `job` on rayon's pool instead, for a caller that uses the pool next (the
     /// guard's scan before a parallel FFT): the worker that takes it is awake for what follows,
     /// where the helper would spin beside the pool's workers.
-    pub(super) fn start_on_pool(job: impl FnOnce() -> R + Send + 'a) -> Handoff<'a, R> {
+    pub(crate) fn start_on_pool(job: impl FnOnce() -> R + Send + 'a) -> Handoff<'a, R> {
         Handoff::start_with(job, rayon::spawn)
     }
 
@@ -83,7 +83,7 @@ impl<'a, R: Send + 'static> Handoff<'a, R> {
     ///
     /// # Panics
     /// If the job panicked on the helper (or panics here).
-    pub(super) fn finish(mut self) -> R {
+    pub(crate) fn finish(mut self) -> R {
         self.settle().expect("a handed-off job ends with a result")
     }
 
@@ -120,7 +120,7 @@ mod helper {
     use std::time::{Duration, Instant};
 
     /// A task as the helper runs it.
-    pub(super) type Task = Box<dyn FnOnce() + Send + 'static>;
+    pub(crate) type Task = Box<dyn FnOnce() + Send + 'static>;
 
     /// How long the helper spins for a next task before it sleeps.
     const SPIN: Duration = Duration::from_micros(200);
@@ -179,7 +179,7 @@ mod helper {
 
     /// Gives `task` to the helper; `false` (and `task` dropped) when the helper is busy or
     /// holds a task already, or could not be started.
-    pub(super) fn submit(task: Task) -> bool {
+    pub(crate) fn submit(task: Task) -> bool {
         let Some(h) = helper() else {
             return false;
         };

@@ -12,7 +12,7 @@
 use std::mem::MaybeUninit;
 use std::sync::OnceLock;
 
-use super::Real;
+use super::real::Real;
 
 /// An instruction set the inner loop is compiled for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -2,30 +2,9 @@
 //! accuracy guard (the CPU kernels' and the device FFT's): the outputs whose windows reach past
 //! the signal hold fewer terms than the guard's chunk rule assumes.
 
-use std::sync::{Mutex, OnceLock};
-
 use realfft::num_complex::Complex;
-use realfft::num_traits::Float;
-use realfft::{FftNum, RealFftPlanner};
 
-/// A float type the edge sums are computed in, with its shared FFT planner.
-trait Planned: FftNum + Float {
-    fn planner() -> &'static Mutex<RealFftPlanner<Self>>;
-}
-
-impl Planned for f32 {
-    fn planner() -> &'static Mutex<RealFftPlanner<f32>> {
-        static PLANNER: OnceLock<Mutex<RealFftPlanner<f32>>> = OnceLock::new();
-        PLANNER.get_or_init(Default::default)
-    }
-}
-
-impl Planned for f64 {
-    fn planner() -> &'static Mutex<RealFftPlanner<f64>> {
-        static PLANNER: OnceLock<Mutex<RealFftPlanner<f64>>> = OnceLock::new();
-        PLANNER.get_or_init(Default::default)
-    }
-}
+use crate::fft_plans::{Planned, plans};
 
 /// The edge sums of one output row: `S` at the first and at the last `e = min(m - 1,
 /// n + m - 1)` full-output indices (`0 .. e` and `n + m - 1 - e ..`), and `Σ |h|` over the
@@ -89,10 +68,7 @@ fn edge_terms_in<F: Planned>(
     let te = e.min(n);
     let (cpg, opg) = (cin / groups, cout / groups);
     let f = edge_len(n, m);
-    let (r2c, c2r) = {
-        let mut planner = F::planner().lock().unwrap_or_else(|e| e.into_inner());
-        (planner.plan_fft_forward(f), planner.plan_fft_inverse(f))
-    };
+    let (r2c, c2r) = plans::<F>(f);
     let of = |v: f64| F::from(v).unwrap_or_else(F::infinity);
     let zero = Complex::new(F::zero(), F::zero());
     let bins = f / 2 + 1;

@@ -1,74 +1,13 @@
-//! FFT convolution on the tensors' device (wgpu), from Burn's `rfft`/`irfft` and elementwise
-//! ops, and so differentiable through them.
+//! `Method::Auto`'s accuracy guard on the device FFT (wgpu): one read-back of what the guard,
+//! the NaN/inf rule and the edge repair need of the inputs ([`probe`]), and the edge outputs
+//! summed directly where the FFT's error would exceed their own terms' ([`repair_edges`]).
 
-use burn::tensor::signal::{irfft, rfft};
 use burn::tensor::{DType, Tensor};
 
-use crate::cost::{FFT_DYNAMIC_RANGE, device_fft_len};
+use super::FFT_DYNAMIC_RANGE;
+use crate::cost::device_fft_len;
 use crate::error::ConvolveError;
-use crate::mode::Geometry;
-
-/// The whole `full` convolution in one transform of [`device_fft_len`] points per channel, cut
-/// to the window of `g`. `weight` is in NumPy orientation, `[cout, cin / groups, m]`.
-///
-/// # Shapes
-/// - `x`: `[batch, cin, n]`
-/// - returns: `[batch, cout, g.out_len()]`
-pub(crate) fn conv(x: Tensor<3>, weight: Tensor<3>, g: &Geometry) -> Tensor<3> {
-    let (cpg, opg, groups) = (g.cpg(), g.opg(), g.groups);
-    let f = device_fft_len(g);
-    let bins = f / 2 + 1;
-    // A true convolution with h is a sliding dot product with h reversed: h is the weight as
-    // is when the sliding product reverses it, and reversed otherwise.
-    let h = if g.reversed { weight } else { weight.flip([2]) };
-    let (xr, xi) = rfft(x, 2, Some(f));
-    let (hr, hi) = rfft(h, 2, Some(f));
-    // [batch, groups, 1, cpg, bins] x [1, groups, opg, cpg, bins], summed over cpg.
-    let xs = |t: Tensor<3>| t.reshape([g.batch, groups, 1, cpg, bins]);
-    let hs = |t: Tensor<3>| t.reshape([1, groups, opg, cpg, bins]);
-    let (xr, xi, hr, hi) = (xs(xr), xs(xi), hs(hr), hs(hi));
-    let yr = xr.clone() * hr.clone() - xi.clone() * hi.clone();
-    let yi = xr * hi + xi * hr;
-    let (yr, yi) = if cpg == 1 {
-        (yr, yi)
-    } else {
-        (yr.sum_dim(3), yi.sum_dim(3))
-    };
-    let yr = yr.reshape([g.batch, g.cout, bins]);
-    let yi = yi.reshape([g.batch, g.cout, bins]);
-    let full = irfft(yr, yi, 2, Some(f));
-    window(full, g)
-}
-
-/// The outputs of `g` from its `full` convolution (`[batch, cout, >= n + m - 1]`). Padding
-/// beyond `full`'s (a weight gradient's geometry, whose kernel is an output gradient shorter
-/// than the padding) gives outputs whose window holds no sample: zeros.
-fn window(full: Tensor<3>, g: &Geometry) -> Tensor<3> {
-    let (l, len) = (g.out_len() as isize, (g.n + g.m - 1) as isize);
-    let start = g.m as isize - 1 - g.left as isize; // full index of output 0
-    let (lo, hi) = (start.clamp(0, len), (start + l).clamp(0, len));
-    let (before, core) = ((lo - start).min(l), (hi - lo).max(0));
-    let after = (l - before - core) as usize;
-    let before = before as usize;
-    let zeros = |k: usize| Tensor::<3>::zeros([g.batch, g.cout, k], (&full.device(), full.dtype()));
-    let mut parts = Vec::new();
-    if before > 0 {
-        parts.push(zeros(before));
-    }
-    if core > 0 {
-        parts.push(
-            full.clone()
-                .slice([0..g.batch, 0..g.cout, lo as usize..hi as usize]),
-        );
-    }
-    if after > 0 {
-        parts.push(zeros(after));
-    }
-    if parts.len() == 1 {
-        return parts.pop().expect("one part");
-    }
-    Tensor::cat(parts, 2)
-}
+use crate::geometry::Geometry;
 
 /// What `Method::Auto` reads of its inputs before the device FFT, in one read-back (a host
 /// round trip per call, not one per statistic): whether they are finite, [`probe`]'s accuracy
@@ -90,11 +29,11 @@ fn edge_len(g: &Geometry) -> usize {
 }
 
 /// `Method::Auto`'s accuracy guard for the device FFT, the rule of the CPU FFT's guard
-/// (`cpu::fft::guarded`): the FFT's error stays within a small multiple of each output's own
+/// ([`super::host::guarded`](crate::guard)): the FFT's error stays within a small multiple of each output's own
 /// terms when the dynamic range `q = (max|x| / min chunk mean|x|) · (max|w| / mean|w|)` is at
 /// most [`FFT_DYNAMIC_RANGE`] and the sums stay far from overflow. wgpu has no f64 here, so a
 /// wider range takes Burn's `conv1d`, and so do inputs with NaN or infinities (whose
-/// statistics are not finite), with NumPy's rule ([`numpy_sums`](crate::nonfinite::numpy_sums)).
+/// statistics are not finite), with NumPy's rule (`numpy_sums` in [`crate::nonfinite::tensor`]).
 /// A few reductions, the inputs' finiteness and the edges' values, read back to the host
 /// together.
 ///
@@ -160,7 +99,7 @@ fn device_failure(device: &burn::tensor::Device, e: impl std::fmt::Display) -> C
 
 /// The outputs at the signal's edges that [`accurate`]'s chunk rule does not cover (windows
 /// reaching past the signal), summed directly by Burn's `conv1d` where their own terms are too
-/// small for the FFT's error (the CPU's rule, `cpu::nonfinite::repair_edges`): from the
+/// small for the FFT's error (the host's rule, `guard::host::repair_edges`): from the
 /// edges' magnitudes that [`probe`] read back, the outputs up to the last such one at each
 /// edge are recomputed.
 pub(crate) fn repair_edges(
@@ -168,10 +107,12 @@ pub(crate) fn repair_edges(
     w: &Tensor<3>,
     g: &Geometry,
     y: Tensor<3>,
-    max_x: f64,
     probe: &Probe,
 ) -> Result<Tensor<3>, ConvolveError> {
     let (n, m, l) = (g.n, g.m, g.out_len());
+    let Some(max_x) = probe.max_x else {
+        return Ok(y); // the FFT did not run
+    };
     if m == 1 {
         return Ok(y);
     }
@@ -189,7 +130,7 @@ pub(crate) fn repair_edges(
         })
         .collect();
     let edges =
-        crate::magnitudes::edge_terms(heads, tails, &hs, [g.batch, g.cin, g.cout, g.groups], n, m);
+        super::edges::edge_terms(heads, tails, &hs, [g.batch, g.cin, g.cout, g.groups], n, m);
     let (mut last_start, mut first_end) = (None::<usize>, None::<usize>);
     for edge in &edges {
         let threshold = max_x * edge.total_h / FFT_DYNAMIC_RANGE;
@@ -230,7 +171,7 @@ pub(crate) fn repair_edges(
             g.reversed,
         );
         debug_assert_eq!(sub_g.out_len(), j1 - j0);
-        let direct = crate::nonfinite::burn_conv(sub, w.clone(), &sub_g);
+        let direct = crate::nonfinite::tensor::burn_conv(sub, w.clone(), &sub_g);
         y = y.slice_assign([0..g.batch, 0..g.cout, j0..j1], direct);
     }
     Ok(y)

@@ -24,46 +24,13 @@ use std::sync::Arc;
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealToComplex};
 
-use super::{CpuKernel, Real, conv, simd::correlate_into};
-use crate::cost::FFT_DYNAMIC_RANGE;
-use crate::mode::Geometry;
-
-/// How a [`HostFir`] computes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum StreamKernel {
-    /// The direct kernel for every output.
-    Direct,
-    /// UPOLS with blocks of `block` samples; `guarded` is `Method::Auto`'s accuracy guard.
-    Partitioned {
-        /// `B`, a power of two.
-        block: usize,
-        /// Whether blocks whose magnitudes range too widely run directly.
-        guarded: bool,
-    },
-}
-
-impl StreamKernel {
-    /// The kernel `Method::Auto` picks for `m` taps and chunks of about `chunk` samples: direct
-    /// for short kernels, else UPOLS with `B` the largest power of two up to the chunk (so that
-    /// whole chunks complete whole blocks), at least 32 and at most 4,096 and `m`'s next power
-    /// of two.
-    pub fn auto(m: usize, chunk: usize) -> StreamKernel {
-        if m <= 64 {
-            StreamKernel::Direct
-        } else {
-            StreamKernel::partitioned(m, chunk, true)
-        }
-    }
-
-    /// UPOLS with the block size of [`auto`](Self::auto).
-    pub fn partitioned(m: usize, chunk: usize, guarded: bool) -> StreamKernel {
-        let floor_pow2 = |v: usize| 1usize << (usize::BITS - 1 - v.max(1).leading_zeros());
-        let block = floor_pow2(chunk)
-            .clamp(32, 4096)
-            .min(m.next_power_of_two().max(32));
-        StreamKernel::Partitioned { block, guarded }
-    }
-}
+use super::conv::conv;
+use super::real::Real;
+use super::simd::correlate_into;
+use crate::geometry::Geometry;
+use crate::guard::FFT_DYNAMIC_RANGE;
+use crate::nonfinite::host::all_finite;
+use crate::plan::{HostKernel, StreamKernel};
 
 /// Magnitudes of one input block, for the accuracy guard.
 #[derive(Clone, Copy, Debug)]
@@ -317,7 +284,7 @@ impl<T: Real> HostFir<T> {
         }
         let h = &self.h[g * opg * cpg * m..][..opg * cpg * m];
         let geometry = Geometry::padded([1, cpg, kept], [opg, cpg, m], 1, (left, right), true);
-        let y = conv(&xs, h, &geometry, CpuKernel::Direct, false);
+        let y = conv(&xs, h, &geometry, HostKernel::Direct, false);
         for o in 0..opg {
             let row = b * self.cout + g * opg + o;
             out[row * n + col..][..len].copy_from_slice(&y[o * len..][..len]);
@@ -357,7 +324,7 @@ impl<T: Real> HostFir<T> {
             let rows = self.unit_rows(unit);
             let current_finite = rows
                 .clone()
-                .all(|r| super::nonfinite::all_finite(self.recent(r, fill + take, 0)));
+                .all(|r| all_finite(self.recent(r, fill + take, 0)));
             let exact = !edge && current_finite && part.usable(rows, q, false);
             let done = exact && part.partial_outputs(self, unit, take, out, n, col);
             if !done {
@@ -398,10 +365,7 @@ impl<T: Real> Partitioned<T> {
         let f = 2 * b;
         let bins = b + 1;
         let p = m.div_ceil(b);
-        let (r2c, c2r) = {
-            let mut planner = T::planner().lock().unwrap_or_else(|e| e.into_inner());
-            (planner.plan_fft_forward(f), planner.plan_fft_inverse(f))
-        };
+        let (r2c, c2r) = crate::fft_plans::plans::<T>(f);
         let scale = T::one() / of_f64::<T>(f as f64);
         let mut buf = r2c.make_input_vec();
         let mut spec = r2c.make_output_vec();
@@ -596,7 +560,7 @@ impl<T: Real> Partitioned<T> {
             .process_with_scratch(&mut self.spec, &mut self.buf, &mut self.scratch_i)
             .expect("inverse FFT of a block");
         dst.copy_from_slice(&self.buf[b + from..b + from + dst.len()]);
-        super::nonfinite::all_finite(dst)
+        all_finite(dst)
     }
 
     /// Block `q`'s outputs `fill ..` for `unit`, by the FFT; `false` (nothing usable written)
@@ -682,7 +646,7 @@ impl<T: Real> Partitioned<T> {
                 // Adds the first partition's sums to the tail's.
                 correlate_into(x, w, dst);
             }
-            if !super::nonfinite::all_finite(dst) {
+            if !all_finite(dst) {
                 return false;
             }
         }
@@ -691,224 +655,7 @@ impl<T: Real> Partitioned<T> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn values(len: usize, seed: u64) -> Vec<f64> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-            })
-            .collect()
-    }
-
-    /// `y[b, o, e] = Σ_i Σ_j h[o, i, j] x[b, g·C + i, e - j]`, zero before the signal.
-    fn naive(
-        x: &[f64],
-        n: usize,
-        batch: usize,
-        cin: usize,
-        groups: usize,
-        h: &[f64],
-        [cout, cpg, m]: [usize; 3],
-    ) -> Vec<f64> {
-        let opg = cout / groups;
-        let mut y = vec![0.0; batch * cout * n];
-        for b in 0..batch {
-            for o in 0..cout {
-                let g = o / opg;
-                for i in 0..cpg {
-                    let row = &x[(b * cin + g * cpg + i) * n..][..n];
-                    let k = &h[(o * cpg + i) * m..][..m];
-                    for e in 0..n {
-                        let mut s = 0.0;
-                        for j in 0..m.min(e + 1) {
-                            s += k[j] * row[e - j];
-                        }
-                        y[(b * cout + o) * n + e] += s;
-                    }
-                }
-            }
-        }
-        y
-    }
-
-    #[test]
-    fn every_kernel_matches_the_definition_for_any_chunks() {
-        for &(batch, cin, cout, groups, m) in &[
-            (1, 1, 1, 1, 5),
-            (1, 1, 1, 1, 100),
-            (2, 1, 1, 1, 100),
-            (1, 2, 1, 1, 100),
-            (1, 1, 3, 1, 100),
-            (2, 2, 3, 1, 100),
-            (1, 4, 4, 2, 300),
-            (1, 1, 1, 1, 700),
-        ] {
-            let cpg = cin / groups;
-            let h = values(cout * cpg * m, 1);
-            for first in [1usize, 7, 64, 256] {
-                for kernel in [
-                    StreamKernel::Direct,
-                    StreamKernel::partitioned(m, first, false),
-                    StreamKernel::partitioned(m, first, true),
-                ] {
-                    let n = 1500;
-                    let x = values(batch * cin * n, 2);
-                    let want = naive(&x, n, batch, cin, groups, &h, [cout, cpg, m]);
-                    let mut fir = HostFir::<f64>::new(
-                        batch,
-                        cin,
-                        groups,
-                        h.clone(),
-                        [cout, cpg, m],
-                        kernel,
-                        0,
-                    );
-                    let mut got = vec![0.0; batch * cout * n];
-                    let mut at = 0;
-                    let mut step = 0u64;
-                    while at < n {
-                        let c = if step == 0 {
-                            first
-                        } else {
-                            ((step * 7919) % 97) as usize
-                        }
-                        .min(n - at);
-                        step += 1;
-                        let chunk: Vec<f64> = (0..batch * cin)
-                            .flat_map(|r| x[r * n + at..][..c].to_vec())
-                            .collect();
-                        let y = fir.ingest(&chunk, c);
-                        for r in 0..batch * cout {
-                            got[r * n + at..][..c].copy_from_slice(&y[r * c..][..c]);
-                        }
-                        at += c;
-                    }
-                    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                        assert!(
-                            (g - w).abs() < 1e-9,
-                            "{kernel:?} first {first} shape {:?} index {i} (row {}, e {}): {g} vs {w}",
-                            (batch, cin, cout, groups, m),
-                            i / n,
-                            i % n
-                        );
-                    }
-                }
-            }
-        }
-    }
-
-    /// NumPy's direct sum over the samples that exist (none before position 0): its class by
-    /// the terms (NaN: a NaN term, `inf · 0`, or infinities of both signs; else `±inf` for
-    /// infinite terms of one sign), else its value in f64; and `Σ |finite terms|`.
-    fn numpy_sum(x: &[f64], h: &[f64], e: usize) -> (f64, f64) {
-        let m = h.len();
-        let (mut s, mut own, mut nan, mut pos, mut neg) = (0.0, 0.0, false, false, false);
-        for j in 0..m.min(e + 1) {
-            let t = h[j] * x[e - j];
-            if t.is_nan() {
-                nan = true;
-            } else if t == f64::INFINITY {
-                pos = true;
-            } else if t == f64::NEG_INFINITY {
-                neg = true;
-            } else {
-                s += t;
-                own += t.abs();
-            }
-        }
-        let class = if nan || (pos && neg) {
-            f64::NAN
-        } else if pos {
-            f64::INFINITY
-        } else if neg {
-            f64::NEG_INFINITY
-        } else {
-            s
-        };
-        (class, own)
-    }
-
-    use proptest::prelude::*;
-
-    fn value() -> impl Strategy<Value = f32> {
-        prop_oneof![
-            8 => -1.0f32..1.0,
-            1 => prop::sample::select(vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 3e38, -3e38, 1e30, 1e-30, 0.0]),
-            1 => (-1.0f32..1.0).prop_map(|v| v * 1e12),
-        ]
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
-
-        /// Every kernel of the stream (direct, partitioned with and without the guard), f32,
-        /// against NumPy's sum in f64 over random chunks: NaN and infinities exactly where
-        /// the sum has them, and, for the direct kernel and the guarded partitioned one, within
-        /// a small multiple of f32's epsilon times the sum of each output's own terms.
-        #[test]
-        fn streams_keep_numpys_sum(
-            m in 1usize..300,
-            x in prop::collection::vec(value(), 1..700),
-            h_seed in any::<u64>(),
-            special_tap in prop::option::of((0usize..300, prop::sample::select(vec![f32::NAN, f32::INFINITY, 1e20]))),
-            chunks in prop::collection::vec(0usize..90, 1..40),
-            which in 0usize..3,
-        ) {
-            let mut h: Vec<f32> = values(m, h_seed).into_iter().map(|v| v as f32).collect();
-            if let Some((k, v)) = special_tap
-                && k < m
-            {
-                h[k] = v;
-            }
-            let first = chunks[0].max(1);
-            let kernel = match which {
-                0 => StreamKernel::Direct,
-                1 => StreamKernel::partitioned(m, first, true),
-                _ => StreamKernel::partitioned(m, first, false),
-            };
-            let n = x.len();
-            let mut fir = HostFir::<f32>::new(1, 1, 1, h.clone(), [1, 1, m], kernel, 0);
-            let mut got = Vec::with_capacity(n);
-            let mut at = 0;
-            let mut k = 0;
-            while at < n {
-                let c = chunks[k % chunks.len()].min(n - at);
-                k += 1;
-                got.extend(fir.ingest(&x[at..at + c], c));
-                at += c;
-            }
-            let (x64, h64): (Vec<f64>, Vec<f64>) = (x.iter().map(|&v| f64::from(v)).collect(), h.iter().map(|&v| f64::from(v)).collect());
-            for (e, &g) in got.iter().enumerate() {
-                let (want, own) = numpy_sum(&x64, &h64, e);
-                if want.is_nan() {
-                    prop_assert!(g.is_nan(), "{kernel:?} M={m} e={e}: got {g}, NumPy NaN");
-                    continue;
-                }
-                if own > 1e37 {
-                    // Partial sums near f32's overflow: NumPy's own f32 result depends on the
-                    // order of its sum. Nothing to compare.
-                    continue;
-                }
-                if want.is_infinite() {
-                    prop_assert!(g == want as f32, "{kernel:?} M={m} e={e}: got {g}, NumPy {want}");
-                    continue;
-                }
-                prop_assert!(g.is_finite(), "{kernel:?} M={m} e={e}: got {g}, NumPy {want}");
-                if which < 2 {
-                    let tol = 64.0 * f64::from(f32::EPSILON) * own.max(f64::MIN_POSITIVE) + 1e-30;
-                    prop_assert!((f64::from(g) - want).abs() <= tol.max(own * 1e-6 * f64::from(f32::EPSILON)),
-                        "{kernel:?} M={m} e={e}: got {g}, NumPy {want}, own terms {own}");
-                }
-            }
-        }
-    }
-}
+mod tests;
 
 /// `sum += Σ x · h` over `terms` for split complex spectra (`bins` real parts, then `bins`
 /// imaginary parts), with FMA where the CPU has it (chosen once, as the direct kernel's

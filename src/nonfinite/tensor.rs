@@ -13,7 +13,7 @@ use burn::tensor::module::conv1d;
 use burn::tensor::{Bool, Device, Tensor};
 
 use crate::error::ConvolveError;
-use crate::mode::Geometry;
+use crate::geometry::Geometry;
 
 /// Whether every value of `t` is finite: one reduction, read back to the host. A device that
 /// fails to compute `t` (out of memory) gives [`ConvolveError::DeviceFailure`], not a panic.
@@ -53,7 +53,9 @@ pub(crate) const CUBE_CONV_TAPS: usize = 16_384;
 pub(crate) fn burn_conv(x: Tensor<3>, w: Tensor<3>, g: &Geometry) -> Tensor<3> {
     let w = if g.reversed { w.flip([2]) } else { w };
     #[cfg(feature = "wgpu")]
-    if g.m > CUBE_CONV_TAPS && crate::method::cube_device(&x.device()) {
+    if g.m > CUBE_CONV_TAPS
+        && crate::device::DeviceKind::of(&x.device()) == crate::device::DeviceKind::Cube
+    {
         let ([b, cin, n], [cout, cpg, _], dtype) = (x.dims(), w.dims(), x.dtype());
         let (device, l) = (x.device(), g.out_len());
         let zeros = |len: usize| Tensor::<3>::zeros([b, cin, len], (&device, dtype));
