@@ -3,7 +3,7 @@
 //! and `ε` the dtype's epsilon, on every backend. The exact values come from a compensated
 //! (Neumaier) f64 sum of the same f32 values.
 
-mod common;
+use crate::common;
 
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use burn_npconv::{Convolve1dOptions, Method, Mode, convolve1d};

@@ -1,8 +1,6 @@
 //! Config files: every file in configs/ loads and builds on every backend; modes serialise as
 //! NumPy's names; an unknown mode in a file is an error naming the valid modes.
 
-mod common;
-
 use burn::config::Config;
 use burn_npconv::{Mode, NpConvolve1dConfig};
 

@@ -1,7 +1,7 @@
 //! Every error: the variant, the values it carries and the message, on every backend; nothing
 //! reaches Burn (no panic deep inside it).
 
-mod common;
+use crate::common;
 
 use burn::tensor::{Device, Tensor};
 use burn_npconv::{

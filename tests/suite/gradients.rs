@@ -2,9 +2,9 @@
 //! identities of convolution on every backend: with `y = np.convolve(x, w, mode)`, upstream
 //! gradient `g` and `g_full` = `g` zero-padded to the `full` window,
 //! `dL/dx = np.correlate(g_full, w, "valid")`, `dL/dw = np.correlate(g_full, x, "valid")` and
-//! `dL/dbias = Σ g`. (Finite differences in f64 are in `tests/gradients_fd.rs`.)
+//! `dL/dbias = Σ g`. (Finite differences in f64 are in `tests/suite/gradients_fd.rs`.)
 
-mod common;
+use crate::common;
 
 use burn::module::{Module, Param};
 use burn::optim::{AdamConfig, GradientsParams};

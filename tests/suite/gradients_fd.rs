@@ -4,8 +4,6 @@
 //! kernels, kernels longer than the signal, several channels and groups > 1.
 #![cfg(feature = "autodiff")]
 
-mod common;
-
 use burn::module::Param;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use burn_npconv::{Boundary, Method, Mode, NpConvolve1d, mode};

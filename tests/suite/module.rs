@@ -1,7 +1,7 @@
 //! The layer as a Burn module: saved and loaded with Burn's module file format, displayed,
 //! and its parameters counted, on every backend.
 
-mod common;
+use crate::common;
 
 use burn::module::Module;
 use burn::tensor::{Distribution, Tensor};

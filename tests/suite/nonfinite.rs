@@ -1,9 +1,9 @@
 //! NaN and infinities land where NumPy's direct sum puts them, on every backend and every
 //! method, for signals and kernels long enough for the FFT paths: NaN and ±inf in the signal,
 //! in the kernel, and sums that overflow. Expected values come from the oracle, which sums
-//! only the overlapping terms, as NumPy does (`tests/common/oracle.rs`).
+//! only the overlapping terms, as NumPy does (`tests/suite/common/oracle.rs`).
 
-mod common;
+use crate::common;
 
 use burn::tensor::Device;
 use burn_npconv::{Convolve1dOptions, Method, Mode, Operation, convolve, convolve1d};

@@ -1,6 +1,6 @@
 //! The crate against NumPy's own numbers (tests/fixtures/numpy_cases.json), on every backend.
 
-mod common;
+use crate::common;
 
 use burn::module::Param;
 use burn::tensor::Device;

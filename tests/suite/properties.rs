@@ -2,7 +2,7 @@
 //! batches, channels, groups, modes and both operations, on every backend. The oracle itself
 //! is checked against NumPy's numbers first.
 
-mod common;
+use crate::common;
 
 use burn::module::Param;
 use burn::tensor::Device;

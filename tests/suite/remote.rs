@@ -6,7 +6,7 @@
 //! Every body runs once per backend a server can serve (flex, ndarray); wgpu devices cannot be
 //! served by this crate's server, which `servers_refuse_what_they_cannot_serve` checks.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

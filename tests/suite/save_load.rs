@@ -1,7 +1,7 @@
 //! A layer trained on one backend, saved with Burn's module file format, loads on every other
 //! backend and gives the same outputs; a weight file of the wrong shape is a clear error.
 
-mod common;
+use crate::common;
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};

@@ -3,7 +3,7 @@
 //! wgpu): random chunk sizes (0 and 1 included), signals shorter than the kernel, boundaries,
 //! NaN, infinities and wide ranges of magnitudes, f64, and the errors.
 
-mod common;
+use crate::common;
 
 use burn::module::Param;
 use burn::tensor::{DType, Device, Tensor, TensorData};

@@ -1,7 +1,7 @@
 //! Training end to end on every backend: a conv followed by a loss reduces correctly, and a
 //! one-channel layer recovers an asymmetric FIR filter with Adam.
 
-mod common;
+use crate::common;
 
 use burn::module::Module;
 use burn::nn::Initializer;
