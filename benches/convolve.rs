@@ -1,4 +1,4 @@
-//! Criterion benches of burn-npconv (see the README's "Performance" section).
+//! Criterion benches of burn-npconv (results and commands: docs/PERFORMANCE.md).
 //!
 //! ```text
 //! cargo bench --bench convolve --all-features                 # everything (about 15 minutes)
@@ -18,7 +18,7 @@
 //!   `benches/report.py` in `target/criterion/scan-alternating/`).
 //! - `simd/M{m}`: the direct kernel's inner loop per instruction set (AVX-512, AVX2, portable),
 //!   one thread, side by side.
-//! - `train/{backend}/{method}`: the README's three training cases, forward and
+//! - `train/{backend}/{method}`: the three training cases of docs/PERFORMANCE.md, forward and
 //!   forward + backward (`benches/torch_reference.py` times PyTorch on the same shapes).
 //! - `host/{kernel}`: the two CPU kernels alone.
 //!
@@ -389,7 +389,7 @@ fn bench_simd(c: &mut Criterion) {
     }
 }
 
-/// The training cases of the README's table (`same` mode): `(name, batch, channels_in,
+/// The training cases of docs/PERFORMANCE.md (`same` mode): `(name, batch, channels_in,
 /// channels_out, length, taps, groups)`, as `benches/torch_reference.py` times them.
 const TRAIN_CASES: [(&str, usize, usize, usize, usize, usize, usize); 3] = [
     ("depthwise-B64-C16-N16000-M31", 64, 16, 16, 16_000, 31, 16),

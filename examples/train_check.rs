@@ -1,4 +1,4 @@
-//! The README's three training cases (`same` mode, `y.sum().backward()` with the input and
+//! The three training cases of docs/PERFORMANCE.md (`same` mode, `y.sum().backward()` with the input and
 //! weight gradients) on one device for every method: the time of a forward and of a forward +
 //! backward (one run each after a warm-up run of the same shapes), and the largest difference
 //! of the output and both gradients from flex's `Method::Direct`, relative to each tensor's

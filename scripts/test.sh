@@ -41,23 +41,36 @@ if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "${XDG_RUNTIME_DIR}" ]; then
   export XDG_RUNTIME_DIR
 fi
 
-say "cargo fmt --check"
-cargo fmt --all -- --check
+# Each step is timed; the split is printed at the end.
+declare -a split=()
+step() {
+  local name="$1" t0=$SECONDS
+  shift
+  say "$name"
+  "$@"
+  split+=("$(printf '%6d s  %s' $((SECONDS - t0)) "$name")")
+}
 
-say "cargo clippy --all-targets --all-features -- -D warnings"
-cargo clippy --all-targets --all-features -- -D warnings
+step "cargo fmt --check" cargo fmt --all -- --check
+
+step "cargo clippy --all-targets --all-features -- -D warnings" \
+  cargo clippy --all-targets --all-features -- -D warnings
 
 # Each backend alone and without autodiff, so that no feature combination is left uncompiled
 # (clippy only checks: no code generation, so these cost a fraction of a build).
 for features in flex ndarray wgpu flex,autodiff flex,remote; do
-  say "cargo clippy --all-targets --no-default-features --features $features -- -D warnings"
-  cargo clippy --all-targets --no-default-features --features "$features" -- -D warnings
+  step "cargo clippy --all-targets --no-default-features --features $features -- -D warnings" \
+    cargo clippy --all-targets --no-default-features --features "$features" -- -D warnings
 done
 
-say "cargo test --all-features (flex, ndarray and wgpu)"
-cargo test --all-features
+# The unit tests and the integration suite (one binary), then the doc tests. The examples are
+# compiled (checked) by every clippy run above; building their binaries would run nothing.
+step "cargo test --all-features --lib --tests (flex, ndarray and wgpu)" \
+  cargo test --all-features --lib --tests
+step "cargo test --all-features --doc" cargo test --all-features --doc
 
-say "cargo doc --all-features (warnings are errors)"
-RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
+step "cargo doc --all-features (warnings are errors)" \
+  env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
 
-say "all checks passed"
+say "all checks passed in $SECONDS s"
+printf '%s\n' "${split[@]}"
