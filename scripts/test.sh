@@ -69,8 +69,11 @@ step "cargo test --all-features --lib --tests (flex, ndarray and wgpu)" \
   cargo test --all-features --lib --tests
 step "cargo test --all-features --doc" cargo test --all-features --doc
 
-step "cargo doc --all-features (warnings are errors)" \
-  env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
+# The crate's docs, warnings as errors. With the examples (documented too), the dependencies
+# resolve with the dev-dependencies' features, as in the clippy run above, whose checked
+# dependencies rustdoc then reuses (the library alone would check every Burn crate again).
+step "cargo doc --all-features --lib --examples (warnings are errors)" \
+  env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features --lib --examples
 
 say "all checks passed in $SECONDS s"
 printf '%s\n' "${split[@]}"
