@@ -129,22 +129,41 @@ pub(crate) struct ConvPlan {
     pub geometry: Geometry,
     /// The forward pass, over `geometry`.
     pub forward: Route,
-    /// The input gradient, over [`Geometry::input_grad`].
-    pub input_grad: Route,
-    /// The weight gradient (the forward pass's shapes and work).
-    pub weight_grad: Route,
+    /// The input gradient, over [`Geometry::input_grad`]; `None` on a device without autodiff,
+    /// where no gradient can be asked for.
+    pub input_grad: Option<Route>,
+    /// The weight gradient (the forward pass's shapes and work); `None` as `input_grad`.
+    pub weight_grad: Option<Route>,
 }
 
 impl ConvPlan {
-    /// The routes for `method` on a device of `kind` computing in `compute`: the one decision
-    /// of a call.
-    fn new(kind: DeviceKind, compute: DType, method: Method, g: Geometry) -> ConvPlan {
+    /// The route of the input gradient.
+    ///
+    /// # Panics
+    /// For a plan made on a device without autodiff (whose tensors record no backward pass).
+    pub(crate) fn input_grad_route(&self) -> Route {
+        self.input_grad
+            .expect("a plan made for gradients (an autodiff device)")
+    }
+
+    /// The route of the weight gradient.
+    ///
+    /// # Panics
+    /// As [`input_grad_route`](Self::input_grad_route).
+    pub(crate) fn weight_grad_route(&self) -> Route {
+        self.weight_grad
+            .expect("a plan made for gradients (an autodiff device)")
+    }
+
+    /// The routes for `method` on a device of `kind` computing in `compute`, the gradients'
+    /// only when `grads` (an autodiff device): the one decision of a call.
+    fn new(kind: DeviceKind, compute: DType, method: Method, g: Geometry, grads: bool) -> ConvPlan {
         #[cfg(test)]
         tests::DECISIONS.with(|c| c.set(c.get() + 1));
         let gi = g.input_grad();
         let host = matches!(kind, DeviceKind::Host | DeviceKind::Remote)
             && matches!(compute, DType::F32 | DType::F64);
-        let (forward, input_grad, weight_grad) = if host {
+        let (forward, grads) = if host {
             let guarded = method == Method::Auto;
             let choose = |g: &Geometry| match method {
                 Method::Direct => CpuKernel::Direct,
@@ -157,11 +176,12 @@ impl ConvPlan {
                 guarded,
             };
             // The weight gradient has the forward pass's work, and no accuracy guard.
-            let weight = Route::Host {
+            let weight = || Route::Host {
                 kernel: HostKernel::for_weight_grad(choose(&g), &g, compute),
                 guarded: false,
             };
-            (route(&g, guarded), route(&gi, guarded), weight)
+            let grads = grads.then(|| (route(&gi, guarded), weight()));
+            (route(&g, guarded), grads)
         } else if kind == DeviceKind::Cube && compute == DType::F32 {
             let fft_cheaper = |g: &Geometry| device_fft_is_cheaper(g);
             let route = |g: &Geometry| match method {
@@ -172,19 +192,21 @@ impl ConvPlan {
             };
             // The weight gradient has no accuracy guard: under `Auto` it takes the path the
             // cost model chooses for the forward pass.
-            let weight = match route(&g) {
+            let forward = route(&g);
+            let weight = match forward {
                 Route::DeviceFft { .. } => Route::DeviceFft { guarded: false },
                 other => other,
             };
-            (route(&g), route(&gi), weight)
+            (forward, grads.then(|| (route(&gi), weight)))
         } else {
-            (Route::BurnConv, Route::BurnConv, Route::BurnConv)
+            let burn = Route::BurnConv;
+            (burn, grads.then_some((burn, burn)))
         };
         ConvPlan {
             geometry: g,
             forward,
-            input_grad,
-            weight_grad,
+            input_grad: grads.map(|g| g.0),
+            weight_grad: grads.map(|g| g.1),
         }
     }
 }
@@ -267,7 +289,7 @@ impl Plan {
             device: kind,
             boundary,
             pad,
-            conv: ConvPlan::new(kind, compute, method, g),
+            conv: ConvPlan::new(kind, compute, method, g, device.is_autodiff()),
         })
     }
 }
@@ -429,6 +451,24 @@ mod tests {
             forward(&device, DType::F64, Method::Fft, long),
             host(CpuKernel::Fft, false, &long, DType::F64)
         );
+        // The gradients' routes exist where gradients can be asked for: on autodiff devices.
+        let plan = |device: &Device| {
+            Plan::new(device, (f32, f32), long, Method::Auto, Boundary::Zeros).unwrap()
+        };
+        let inference = plan(&device).conv;
+        assert_eq!((inference.input_grad, inference.weight_grad), (None, None));
+        let training = plan(&device.clone().autodiff()).conv;
+        assert_eq!(
+            training.weight_grad,
+            Some(Route::Host {
+                kernel: HostKernel::for_weight_grad(CpuKernel::Fft, &long, f32),
+                guarded: false
+            })
+        );
+        assert!(matches!(
+            training.input_grad,
+            Some(Route::Host { guarded: true, .. })
+        ));
         // Half precision computes in f32 on the host kernels.
         assert_eq!(
             forward(&device, DType::F16, Method::Fft, long),
@@ -451,7 +491,7 @@ mod tests {
         let autodiff = device.clone().autodiff();
         assert_eq!(forward(&autodiff, f32, Method::Auto, long), fft(true));
         // f64 (where the adapter has it) takes Burn's conv1d whatever the method.
-        let f64_plan = ConvPlan::new(DeviceKind::Cube, DType::F64, Method::Fft, long);
+        let f64_plan = ConvPlan::new(DeviceKind::Cube, DType::F64, Method::Fft, long, true);
         assert_eq!(f64_plan.forward, Route::BurnConv);
     }
 

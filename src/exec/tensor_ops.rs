@@ -94,7 +94,7 @@ pub(crate) fn input_grad(
         .reshape([g.groups, g.opg(), g.cpg(), g.m])
         .swap_dims(1, 2)
         .reshape([g.cin, g.opg(), g.m]);
-    sums(gy, wt, &g.input_grad(), plan.input_grad)
+    sums(gy, wt, &g.input_grad(), plan.input_grad_route())
 }
 
 /// The gradient with respect to `w` of `Σ gy · conv(x, w)`:
@@ -128,6 +128,6 @@ pub(crate) fn weight_grad(
         false,
     );
     debug_assert_eq!(gw.out_len(), g.m);
-    let dwk = sums(xs, gs, &gw, plan.weight_grad)?.swap_dims(0, 1);
+    let dwk = sums(xs, gs, &gw, plan.weight_grad_route())?.swap_dims(0, 1);
     Ok(if g.reversed { dwk.flip([2]) } else { dwk })
 }

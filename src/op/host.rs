@@ -59,7 +59,7 @@ pub(crate) fn host_input_grad<B: HostTensors>(
     plan: ConvPlan,
 ) -> FloatTensor<B> {
     let g = plan.geometry;
-    let (kernel, guarded) = host_route(plan.input_grad);
+    let (kernel, guarded) = host_route(plan.input_grad_route());
     with_real!(gy.dtype(), T => {
         let dx = B::read::<T, _>(gy, |gy| {
             B::read::<T, _>(w, |w| crate::cpu::input_grad(gy, w, &g, kernel, guarded))
@@ -77,7 +77,7 @@ pub(crate) fn host_weight_grad<B: HostTensors>(
     plan: ConvPlan,
 ) -> FloatTensor<B> {
     let g = plan.geometry;
-    let (kernel, _) = host_route(plan.weight_grad);
+    let (kernel, _) = host_route(plan.weight_grad_route());
     with_real!(x.dtype(), T => {
         let dw = B::read::<T, _>(x, |x| {
             B::read::<T, _>(gy, |gy| crate::cpu::weight_grad(x, gy, &g, kernel))

@@ -23,8 +23,9 @@ pub(crate) const WEIGHT_GRAD: &str = "burn_npconv/2/conv1d_weight_grad";
 #[cfg(cpu_kernels)]
 pub(crate) const OPS: [&str; 3] = [FORWARD, INPUT_GRAD, WEIGHT_GRAD];
 
-/// Scalars per route: a tag (0 host direct, 1 host FFT, 2 Burn's `conv1d`, 3 device FFT), the
-/// guard flag, and the FFT lengths (0 where there is none).
+/// Scalars per route: a tag (0 host direct, 1 host FFT, 2 Burn's `conv1d`, 3 device FFT, 4 no
+/// route: a gradient of a plan made without autodiff), the guard flag, and the FFT lengths (0
+/// where there is none).
 const ROUTE_SCALARS: usize = 4;
 /// Scalars of the geometry: eight sizes and the orientation.
 const GEOMETRY_SCALARS: usize = 9;
@@ -39,7 +40,16 @@ fn to_scalars(plan: &ConvPlan) -> Vec<ScalarIr> {
         .map(|v| ScalarIr::UInt(v as u64))
         .to_vec();
     scalars.push(ScalarIr::Bool(g.reversed));
-    for route in [plan.forward, plan.input_grad, plan.weight_grad] {
+    for route in [Some(plan.forward), plan.input_grad, plan.weight_grad] {
+        let Some(route) = route else {
+            scalars.extend([
+                ScalarIr::UInt(4),
+                ScalarIr::Bool(false),
+                ScalarIr::UInt(0),
+                ScalarIr::UInt(0),
+            ]);
+            continue;
+        };
         let (tag, guarded, lens) = match route {
             Route::Host {
                 kernel: HostKernel::Direct,
@@ -97,7 +107,8 @@ fn from_scalars(scalars: &[ScalarIr]) -> ConvPlan {
     };
     let route = |r: &[ScalarIr]| {
         let guarded = flag(&r[1]);
-        match size(&r[0]) {
+        Some(match size(&r[0]) {
+            4 => return None,
             0 => Route::Host {
                 kernel: HostKernel::Direct,
                 guarded,
@@ -112,13 +123,13 @@ fn from_scalars(scalars: &[ScalarIr]) -> ConvPlan {
             2 => Route::BurnConv,
             3 => Route::DeviceFft { guarded },
             other => panic!("burn_npconv op: unknown route tag {other}"),
-        }
+        })
     };
     let mut routes = routes.chunks(ROUTE_SCALARS).map(route);
     let mut next = || routes.next().expect("three routes");
     ConvPlan {
         geometry,
-        forward: next(),
+        forward: next().expect("burn_npconv op: a plan without a forward route"),
         input_grad: next(),
         weight_grad: next(),
     }
@@ -217,25 +228,28 @@ mod tests {
             Operation::Convolution,
         );
         let fft = HostKernel::Fft(FftLens::of(&g, DType::F32));
+        let host = |kernel, guarded| Some(Route::Host { kernel, guarded });
         for (forward, input_grad, weight_grad) in [
             (
                 Route::Host {
                     kernel: fft,
                     guarded: true,
                 },
-                Route::Host {
-                    kernel: HostKernel::Direct,
-                    guarded: true,
-                },
+                host(HostKernel::Direct, true),
+                host(fft, false),
+            ),
+            (
+                Route::BurnConv,
+                Some(Route::DeviceFft { guarded: true }),
+                Some(Route::DeviceFft { guarded: false }),
+            ),
+            (
                 Route::Host {
                     kernel: fft,
                     guarded: false,
                 },
-            ),
-            (
-                Route::BurnConv,
-                Route::DeviceFft { guarded: true },
-                Route::DeviceFft { guarded: false },
+                None,
+                None,
             ),
         ] {
             let plan = ConvPlan {
