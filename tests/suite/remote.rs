@@ -58,7 +58,7 @@ impl Served {
         Device::remote_options(&self.host).init().unwrap()
     }
 
-    /// Stops serving and ends the live sessions.
+    /// Stops serving and ends the live connections.
     fn kill(self) {
         self.task.abort();
         let _ = self.runtime.block_on(self.task);
@@ -336,7 +336,7 @@ on_every_served_backend! {
     }
 
     fn a_plain_burn_server_is_an_error_not_a_hang(device: &Device) {
-        // A server without this crate's op closes the session when the op arrives.
+        // A server without this crate's op closes the connection when the op arrives.
         let served = Served::start(RemoteServer::new([device.clone()]));
         let remote = served.device();
         let x = t3(pseudo(100, 9), [1, 1, 100], &remote);
