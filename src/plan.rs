@@ -91,6 +91,7 @@ impl HostKernel {
     }
 
     /// The algorithm, without its parameters.
+    #[cfg(feature = "internals")]
     pub(crate) fn kind(self) -> CpuKernel {
         match self {
             HostKernel::Direct => CpuKernel::Direct,
@@ -138,6 +139,7 @@ pub(crate) struct ConvPlan {
 
 impl ConvPlan {
     /// The route of the input gradient.
+    #[cfg(any(cpu_grads, all(feature = "wgpu", feature = "autodiff")))]
     ///
     /// # Panics
     /// For a plan made on a device without autodiff (whose tensors record no backward pass).
@@ -147,6 +149,7 @@ impl ConvPlan {
     }
 
     /// The route of the weight gradient.
+    #[cfg(any(cpu_grads, all(feature = "wgpu", feature = "autodiff")))]
     ///
     /// # Panics
     /// As [`input_grad_route`](Self::input_grad_route).
@@ -385,6 +388,7 @@ impl StreamPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(any(feature = "flex", feature = "wgpu"))]
     use crate::mode::{Mode, Operation};
 
     thread_local! {
@@ -392,10 +396,12 @@ mod tests {
         pub(super) static DECISIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     }
 
+    #[cfg(all(feature = "flex", feature = "autodiff"))]
     fn decisions() -> usize {
         DECISIONS.with(|c| c.get())
     }
 
+    #[cfg(any(feature = "flex", feature = "wgpu"))]
     fn dims(batch: usize, channels: usize, n: usize, m: usize) -> Geometry {
         Geometry::numpy(
             [batch, channels, n],
@@ -406,6 +412,7 @@ mod tests {
         )
     }
 
+    #[cfg(any(feature = "flex", feature = "wgpu"))]
     fn forward(device: &Device, dtype: DType, method: Method, g: Geometry) -> Route {
         Plan::new(device, (dtype, dtype), g, method, Boundary::Zeros)
             .expect("a supported dtype")
@@ -413,6 +420,7 @@ mod tests {
             .forward
     }
 
+    #[cfg(feature = "flex")]
     fn host(kind: CpuKernel, guarded: bool, g: &Geometry, dtype: DType) -> Route {
         Route::Host {
             kernel: HostKernel::of(kind, g, dtype),

@@ -3,17 +3,23 @@
 //! autodiff (the backward pass runs on the inner backend). The forward pass does not go
 //! through the op there: the executor computes it and records it (`npconv_tracked`).
 
+use burn::backend::Cube;
+#[cfg(feature = "autodiff")]
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{
-    BackendTensor, Cube, DispatchAutodiffContext, DispatchTensor, DispatchTensorKind,
-};
+#[cfg(feature = "autodiff")]
+use burn::backend::{BackendTensor, DispatchAutodiffContext, DispatchTensor, DispatchTensorKind};
+#[cfg(feature = "autodiff")]
 use burn::tensor::Tensor;
 
 use super::NpConvOps;
+#[cfg(feature = "autodiff")]
 use crate::error::ConvolveError;
+#[cfg(feature = "autodiff")]
 use crate::exec::tensor_ops;
+#[cfg(feature = "autodiff")]
 use crate::plan::ConvPlan;
 
+#[cfg(feature = "autodiff")]
 fn wrap(t: FloatTensor<Cube>) -> Tensor<3> {
     Tensor::from_dispatch(DispatchTensor {
         kind: DispatchTensorKind::Cube(BackendTensor::Float(t)),
@@ -21,6 +27,7 @@ fn wrap(t: FloatTensor<Cube>) -> Tensor<3> {
     })
 }
 
+#[cfg(feature = "autodiff")]
 fn unwrap(t: Tensor<3>) -> FloatTensor<Cube> {
     match t.into_dispatch().kind {
         DispatchTensorKind::Cube(t) => t.float(),

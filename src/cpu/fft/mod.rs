@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use realfft::num_complex::Complex;
 
 use super::real::{Real, to};
+#[cfg(cpu_grads)]
 use super::rows::window;
 use crate::buffers;
 use crate::cost::SERIAL_FFT_POINTS;
