@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# Runs every check and every test on every backend (flex, ndarray, wgpu):
-#   cargo fmt --check, cargo clippy -D warnings (all features, then each backend alone and
-#   without autodiff), cargo test, cargo doc -D warnings.
+# Runs every test on every backend (flex, ndarray, wgpu): the unit tests, the integration suite
+# and the doc tests, with every feature. The lints (fmt, clippy, rustdoc) are scripts/lint.sh.
 # wgpu runs for real: on a machine without a GPU it needs a software Vulkan driver, Mesa's
 # lavapipe (Debian/Ubuntu package mesa-vulkan-drivers). If no Vulkan driver is installed, this
 # script installs it with apt-get (as root, or through sudo) and says so.
@@ -51,29 +50,13 @@ step() {
   split+=("$(printf '%6d s  %s' $((SECONDS - t0)) "$name")")
 }
 
-step "cargo fmt --check" cargo fmt --all -- --check
-
-step "cargo clippy --all-targets --all-features -- -D warnings" \
-  cargo clippy --all-targets --all-features -- -D warnings
-
-# Each backend alone and without autodiff, so that no feature combination is left uncompiled
-# (clippy only checks: no code generation, so these cost a fraction of a build).
-for features in flex ndarray wgpu flex,autodiff flex,remote; do
-  step "cargo clippy --all-targets --no-default-features --features $features -- -D warnings" \
-    cargo clippy --all-targets --no-default-features --features "$features" -- -D warnings
-done
-
-# The unit tests and the integration suite (one binary), then the doc tests. The examples are
-# compiled (checked) by every clippy run above; building their binaries would run nothing.
+# The unit tests and the integration suite (one binary), then the doc tests. Of the examples
+# only `serve` is built: the remote tests run it as a separate process. scripts/lint.sh checks
+# the others.
+step "cargo build --all-features --example serve" cargo build --all-features --example serve
 step "cargo test --all-features --lib --tests (flex, ndarray and wgpu)" \
   cargo test --all-features --lib --tests
 step "cargo test --all-features --doc" cargo test --all-features --doc
 
-# The crate's docs, warnings as errors. With the examples (documented too), the dependencies
-# resolve with the dev-dependencies' features, as in the clippy run above, whose checked
-# dependencies rustdoc then reuses (the library alone would check every Burn crate again).
-step "cargo doc --all-features --lib --examples (warnings are errors)" \
-  env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features --lib --examples
-
-say "all checks passed in $SECONDS s"
+say "all tests passed in $SECONDS s"
 printf '%s\n' "${split[@]}"
