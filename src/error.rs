@@ -65,6 +65,18 @@ pub enum ConvolveError {
         fixed_by: &'static str,
     },
 
+    /// A chunk pushed into a stream has another dtype than the stream's first chunk (a
+    /// stream computes in one dtype: it neither promotes nor casts down).
+    #[error(
+        "stream chunk has dtype {got} but the stream's first chunk had {first}: convert the chunk (a stream computes in one dtype)"
+    )]
+    StreamDType {
+        /// The first chunk's dtype.
+        first: String,
+        /// This chunk's dtype.
+        got: String,
+    },
+
     /// A NumPy integer mode other than 0, 1 or 2.
     #[error("integer convolve/correlate mode must be 0 (valid), 1 (same) or 2 (full), got {got}")]
     UnknownModeInteger {
@@ -125,6 +137,33 @@ pub enum ConvolveError {
         channels_in: usize,
         /// Output channels.
         channels_out: usize,
+    },
+
+    /// A configuration whose sizes exceed what a layer may allocate: one field over
+    /// [`MAX_WEIGHT_ELEMENTS`](crate::MAX_WEIGHT_ELEMENTS), or the weight's element count
+    /// (`channels_out × channels_in / groups × kernel_size`) over it.
+    #[error(
+        "{field} = {value} exceeds the limit of {limit} weight elements (a weight of {limit} f32 elements takes 8 GiB)"
+    )]
+    ConfigTooLarge {
+        /// The config field, or the product of fields, that is too large.
+        field: &'static str,
+        /// Its value (the product, for a product).
+        value: u128,
+        /// The limit, [`MAX_WEIGHT_ELEMENTS`](crate::MAX_WEIGHT_ELEMENTS).
+        limit: usize,
+    },
+
+    /// A configuration's initializer that Burn would reject when it draws the weight or the
+    /// bias (it panics there, at the first use of the layer).
+    #[error("initializer {initializer} cannot initialize the {what}: {why}")]
+    Initializer {
+        /// The initializer, as Rust prints it.
+        initializer: String,
+        /// `"weight"` or `"bias"`.
+        what: &'static str,
+        /// Why, with the values involved.
+        why: String,
     },
 
     /// The input's channel count does not match what the weight expects.

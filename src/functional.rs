@@ -257,24 +257,12 @@ pub(crate) fn check_batched(
     bias: Option<&Tensor<1>>,
     options: &Convolve1dOptions,
 ) -> Result<(), ConvolveError> {
+    check_weight(weight, bias, options.groups, options.operation)?;
     let x_shape = x.dims();
     let w_shape = weight.dims();
     let [batch, channels, n] = x_shape;
-    let [channels_out, per_group, m] = w_shape;
+    let per_group = w_shape[1];
     let groups = options.groups;
-    if channels_out == 0 || per_group == 0 {
-        return Err(ConvolveError::ZeroChannels {
-            channels_in: per_group * groups,
-            channels_out,
-        });
-    }
-    if groups == 0 || !channels_out.is_multiple_of(groups) {
-        return Err(ConvolveError::Groups {
-            groups,
-            channels_in: per_group * groups,
-            channels_out,
-        });
-    }
     if channels != per_group * groups {
         return Err(ConvolveError::ChannelMismatch {
             expected: per_group * groups,
@@ -282,12 +270,6 @@ pub(crate) fn check_batched(
             input_shape: x_shape.to_vec(),
             weight_shape: w_shape.to_vec(),
             groups,
-        });
-    }
-    if m == 0 {
-        return Err(ConvolveError::EmptyKernel {
-            op: options.operation,
-            shape: w_shape.to_vec(),
         });
     }
     if batch == 0 {
@@ -302,6 +284,42 @@ pub(crate) fn check_batched(
         });
     }
     if let Some(bias) = bias {
+        same_device("input and bias", &x.device(), &bias.device())?;
+    }
+    same_device("input and weight", &x.device(), &weight.device())
+}
+
+/// Checks a weight `[channels_out, channels_in / groups, M]` and its bias on their own: what
+/// [`check_batched`] checks that does not involve the input (a stream's layer is checked so
+/// before any chunk).
+pub(crate) fn check_weight(
+    weight: &Tensor<3>,
+    bias: Option<&Tensor<1>>,
+    groups: usize,
+    operation: Operation,
+) -> Result<(), ConvolveError> {
+    let w_shape = weight.dims();
+    let [channels_out, per_group, m] = w_shape;
+    if channels_out == 0 || per_group == 0 {
+        return Err(ConvolveError::ZeroChannels {
+            channels_in: per_group * groups,
+            channels_out,
+        });
+    }
+    if groups == 0 || !channels_out.is_multiple_of(groups) {
+        return Err(ConvolveError::Groups {
+            groups,
+            channels_in: per_group * groups,
+            channels_out,
+        });
+    }
+    if m == 0 {
+        return Err(ConvolveError::EmptyKernel {
+            op: operation,
+            shape: w_shape.to_vec(),
+        });
+    }
+    if let Some(bias) = bias {
         let bias_shape = bias.dims();
         if bias_shape != [channels_out] {
             return Err(ConvolveError::BiasMismatch {
@@ -309,9 +327,9 @@ pub(crate) fn check_batched(
                 channels_out,
             });
         }
-        same_device("input and bias", &x.device(), &bias.device())?;
+        same_device("weight and bias", &weight.device(), &bias.device())?;
     }
-    same_device("input and weight", &x.device(), &weight.device())
+    Ok(())
 }
 
 fn same_device(what: &'static str, first: &Device, second: &Device) -> Result<(), ConvolveError> {

@@ -202,7 +202,10 @@ impl NpConvolve1dConfig {
     ///
     /// # Errors
     /// [`ConvolveError::ZeroKernelSize`], [`ConvolveError::ZeroChannels`],
-    /// [`ConvolveError::Groups`].
+    /// [`ConvolveError::Groups`]; [`ConvolveError::ConfigTooLarge`] for sizes over
+    /// [`MAX_WEIGHT_ELEMENTS`](crate::MAX_WEIGHT_ELEMENTS); [`ConvolveError::Initializer`] for
+    /// initializer parameters Burn would reject when it draws the weight or the bias (checked
+    /// here, before anything is allocated: Burn draws lazily, at the layer's first use).
     pub fn try_init(&self, device: &Device) -> Result<NpConvolve1d, ConvolveError> {
         self.validate()?;
         let shape = [
@@ -249,7 +252,18 @@ impl NpConvolve1dConfig {
                 channels_out: self.channels_out,
             });
         }
-        Ok(())
+        crate::init_check::check_sizes(
+            self.channels_in,
+            self.channels_out,
+            self.kernel_size,
+            self.groups,
+        )?;
+        crate::init_check::check_initializer(
+            &self.initializer,
+            self.channels_in / self.groups * self.kernel_size,
+            self.channels_out / self.groups * self.kernel_size,
+            self.bias,
+        )
     }
 }
 

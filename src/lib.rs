@@ -16,6 +16,7 @@ mod fft_plans;
 mod functional;
 mod geometry;
 mod guard;
+mod init_check;
 #[cfg(feature = "internals")]
 pub mod internals;
 mod layer;
@@ -34,6 +35,7 @@ pub use backend_kind::{BackendKind, BackendKindError};
 pub use boundary::Boundary;
 pub use error::ConvolveError;
 pub use functional::{Convolve1dOptions, convolve, convolve1d, correlate};
+pub use init_check::MAX_WEIGHT_ELEMENTS;
 pub use layer::{NpConvolve1d, NpConvolve1dConfig};
 pub use method::Method;
 pub use mode::{Mode, Operation};

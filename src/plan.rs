@@ -357,6 +357,13 @@ pub(crate) struct StreamPlan {
     pub route: StreamRoute,
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Streams planned on this thread take the tensor engine (for tests of that engine on a
+    /// CPU device).
+    pub(crate) static FORCE_TENSOR_STREAMS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 impl StreamPlan {
     /// The plan for chunks of dtype `x` (the first of about `chunk` samples) through weights
     /// of dtype `w` with `m` taps on `device`.
@@ -372,6 +379,8 @@ impl StreamPlan {
     ) -> Result<StreamPlan, ConvolveError> {
         let (dtype, compute, kind) = dtypes(device, (x, w))?;
         let host = kind == DeviceKind::Host && matches!(compute, DType::F32 | DType::F64);
+        #[cfg(test)]
+        let host = host && !FORCE_TENSOR_STREAMS.with(|f| f.get());
         let route = if host && cfg!(cpu_kernels) {
             StreamRoute::Host(StreamKernel::new(method, m, chunk))
         } else {

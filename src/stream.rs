@@ -10,7 +10,7 @@ use crate::boundary::Boundary;
 use crate::cpu::stream::HostFir;
 use crate::dtype::cast;
 use crate::error::ConvolveError;
-use crate::functional::run;
+use crate::functional::{check_weight, run};
 use crate::geometry::Geometry;
 use crate::layer::NpConvolve1d;
 use crate::method::Method;
@@ -72,6 +72,8 @@ pub struct Convolve1dStream {
     /// Causal mode with the edge rule: the padding before the signal is its first sample.
     edge: bool,
     batch: Option<usize>,
+    /// The dtype of the first chunk: every chunk has it.
+    dtype: Option<DType>,
     /// The stream's plan, made at the first chunk with samples.
     plan: Option<StreamPlan>,
     /// Samples pushed.
@@ -122,7 +124,9 @@ impl NpConvolve1d {
     ///
     /// # Errors
     /// [`ConvolveError::StreamBoundary`] for [`Boundary::Reflect`], [`Boundary::Symmetric`],
-    /// [`Boundary::Edge`] and [`Boundary::Wrap`].
+    /// [`Boundary::Edge`] and [`Boundary::Wrap`]; for a weight or bias that
+    /// [`try_forward`](Self::try_forward) would reject (a weight replaced by one with no taps,
+    /// say), the same error.
     pub fn try_stream(&self) -> Result<Convolve1dStream, ConvolveError> {
         let why = match self.boundary {
             Boundary::Zeros | Boundary::Constant(_) => None,
@@ -136,6 +140,9 @@ impl NpConvolve1d {
                 Some("the padding after the signal repeats its last sample, which comes last")
             }
         };
+        let weight = self.weight.val();
+        let bias = self.bias.as_ref().map(|b| b.val());
+        check_weight(&weight, bias.as_ref(), self.groups, Operation::Convolution)?;
         if let Some(why) = why
             && !(self.boundary == Boundary::Edge && self.mode == Mode::Causal)
         {
@@ -145,17 +152,18 @@ impl NpConvolve1d {
                 why,
             });
         }
-        let weight = self.weight.val().detach();
+        let weight = weight.detach();
         Ok(Convolve1dStream {
             device: weight.device(),
             weight,
-            bias: self.bias.as_ref().map(|b| b.val().detach()),
+            bias: bias.map(|b| b.detach()),
             groups: self.groups,
             mode: self.mode,
             method: self.method,
             fill: self.boundary.constant().unwrap_or(f64::NAN),
             edge: self.boundary == Boundary::Edge,
             batch: None,
+            dtype: None,
             plan: None,
             seen: 0,
             started: matches!(self.mode, Mode::Full | Mode::Causal),
@@ -188,7 +196,11 @@ impl Convolve1dStream {
     ///
     /// # Errors
     /// [`ConvolveError::StreamChunk`] (wrong batch or channel count),
-    /// [`ConvolveError::DeviceMismatch`], [`ConvolveError::UnsupportedDType`].
+    /// [`ConvolveError::StreamDType`] (a dtype other than the first chunk's),
+    /// [`ConvolveError::DeviceMismatch`], [`ConvolveError::UnsupportedDType`], and a device's
+    /// failure ([`ConvolveError::DeviceFailure`], [`ConvolveError::RemoteDevice`]): after any
+    /// of them the stream is as it was before the call, and pushing the chunk again gives
+    /// what one successful push would have.
     pub fn try_push(&mut self, x: Tensor<3>) -> Result<Tensor<3>, ConvolveError> {
         let [batch, channels, n] = x.dims();
         let cin = self.weight.dims()[1] * self.groups;
@@ -221,18 +233,41 @@ impl Convolve1dStream {
                 n,
             )?,
         };
+        if let Some(first) = self.dtype
+            && x.dtype() != first
+        {
+            return Err(ConvolveError::StreamDType {
+                first: format!("{first:?}"),
+                got: format!("{:?}", x.dtype()),
+            });
+        }
         let (compute, out_dtype) = (plan.compute, plan.dtype);
-        self.batch = Some(batch);
         if n == 0 {
+            self.batch = Some(batch);
+            self.dtype = Some(x.dtype());
             return Ok(self.empty(batch, out_dtype));
         }
-        // The first chunk with samples fixes the plan: its length sizes the FFT's blocks.
-        self.plan = Some(plan);
+        // Nothing is changed until the chunk went through: a failed push leaves the stream as
+        // it was, and a retry gives what one successful push would have.
+        let dtype = x.dtype();
         let x = cast(x, compute);
-        if self.engine.is_none() {
+        let fresh = self.engine.is_none();
+        if fresh {
+            // The first chunk with samples fixes the plan: its length sizes the FFT's blocks.
+            self.plan = Some(plan);
             self.engine = Some(self.start(&x, plan));
         }
-        let y = self.core(x)?;
+        let y = match self.core(x) {
+            Ok(y) => y,
+            Err(e) => {
+                if fresh {
+                    (self.plan, self.engine) = (None, None);
+                }
+                return Err(e);
+            }
+        };
+        self.batch = Some(batch);
+        self.dtype = Some(dtype);
         self.seen += n;
         let y = if self.started {
             y
@@ -435,18 +470,31 @@ impl Convolve1dStream {
                 let seg = Tensor::cat(vec![buf.clone(), x], 2);
                 let len = seg.dims()[2];
                 let [_, cin, _] = seg.dims();
-                *buf = seg
+                let tail = seg
                     .clone()
                     .slice([0..batch, 0..cin, len - (m - 1).min(len)..len]);
                 let g =
                     Geometry::padded(seg.dims(), self.weight.dims(), self.groups, (left, 0), true);
                 let w = cast(self.weight.clone(), compute);
-                run(seg, w, None, g, self.method, Boundary::Zeros)
+                let y = run(seg, w, None, g, self.method, Boundary::Zeros)?;
+                #[cfg(test)]
+                faults::fail_if_injected(&self.device)?;
+                // Only now: a failed chunk leaves the samples before it as they were.
+                *buf = tail;
+                Ok(y)
             }
             #[cfg(cpu_kernels)]
-            Engine::Host32(fir) => Ok(host_chunk(fir, x, cout, compute)),
+            Engine::Host32(fir) => {
+                #[cfg(test)]
+                faults::fail_if_injected(&self.device)?;
+                Ok(host_chunk(fir, x, cout, compute))
+            }
             #[cfg(cpu_kernels)]
-            Engine::Host64(fir) => Ok(host_chunk(fir, x, cout, compute)),
+            Engine::Host64(fir) => {
+                #[cfg(test)]
+                faults::fail_if_injected(&self.device)?;
+                Ok(host_chunk(fir, x, cout, compute))
+            }
         }
     }
 }
@@ -469,3 +517,38 @@ fn host_chunk<T: crate::cpu::Real>(
     );
     Tensor::from_data(TensorData::new(y, [batch, cout, n]), (&device, compute))
 }
+
+/// Failures injected into a stream's next chunk, for the tests of its rollback: the tensor
+/// engine fails after computing the chunk (as a device that fails to run it), the host engine
+/// before reading it.
+#[cfg(test)]
+pub(crate) mod faults {
+    use std::cell::Cell;
+
+    use burn::tensor::Device;
+
+    use crate::error::ConvolveError;
+
+    thread_local! {
+        static FAIL_NEXT: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Makes the next chunk pushed on this thread fail.
+    pub(crate) fn inject() {
+        FAIL_NEXT.with(|f| f.set(true));
+    }
+
+    pub(super) fn fail_if_injected(device: &Device) -> Result<(), ConvolveError> {
+        if FAIL_NEXT.with(|f| f.replace(false)) {
+            Err(ConvolveError::DeviceFailure {
+                device: format!("{device:?}"),
+                reason: "a failure injected by a test".into(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[cfg(all(test, feature = "flex"))]
+mod tests;

@@ -1,7 +1,10 @@
 //! Config files: every file in configs/ loads and builds on every backend; modes serialise as
-//! NumPy's names; an unknown mode in a file is an error naming the valid modes.
+//! NumPy's names; an unknown mode in a file is an error naming the valid modes; sizes and
+//! initializers Burn would reject later are errors at `try_init`; random configs either build
+//! a layer whose first use works or say why not.
 
 use burn::config::Config;
+use burn::tensor::Tensor;
 use burn_npconv::{Mode, NpConvolve1dConfig};
 
 fn config_files() -> Vec<std::path::PathBuf> {
@@ -234,4 +237,74 @@ fn boundaries_serialise_as_numpy_pad_names_and_round_trip() {
         err.contains("unknown boundary") && err.contains("mirror") && err.contains("symmetric"),
         "{err}"
     );
+}
+
+/// A config file's text, with `initializer` and `bias` as given.
+fn with_initializer(initializer: &str, bias: bool) -> NpConvolve1dConfig {
+    let json = format!(
+        r#"{{ "channels_in": 2, "channels_out": 2, "kernel_size": 3, "bias": {bias}, "initializer": {initializer} }}"#
+    );
+    NpConvolve1dConfig::load_binary(json.as_bytes()).unwrap()
+}
+
+on_every_backend! {
+    fn configs_burn_would_reject_are_errors_at_init(device: &Device) {
+        use burn_npconv::ConvolveError;
+        let cases = [
+            (r#"{"Uniform": {"min": 1, "max": 0}}"#, false, "a uniform draw needs finite bounds min < max, got min = 1, max = 0"),
+            (r#"{"Normal": {"mean": 0, "std": -1}}"#, false, "a normal draw needs a finite standard deviation std >= 0, got std = -1"),
+            (r#"{"Orthogonal": {"gain": 1}}"#, true, "an orthogonal matrix needs a tensor of rank 2 or more"),
+            (r#"{"XavierNormal": {"gain": 1}}"#, true, "it needs the tensor's fan-out"),
+            (r#"{"KaimingUniform": {"gain": 0, "fan_out_only": false}}"#, false, "with gain = 0"),
+        ];
+        for (initializer, bias, needle) in cases {
+            let err = with_initializer(initializer, bias).try_init(device).expect_err(initializer);
+            assert!(matches!(err, ConvolveError::Initializer { .. }), "{err:?}");
+            assert!(err.to_string().contains(needle), "{initializer}: {err}");
+        }
+        // Orthogonal without a bias is fine, and draws.
+        let layer = with_initializer(r#"{"Orthogonal": {"gain": 1}}"#, false).try_init(device).unwrap();
+        assert_eq!(layer.weight.val().dims(), [2, 2, 3]);
+
+        let err = NpConvolve1dConfig::new(1, 1, 1 << 40).try_init(device).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "kernel_size = 1099511627776 exceeds the limit of 2147483648 weight elements (a weight of 2147483648 f32 elements takes 8 GiB)"
+        );
+        let err = NpConvolve1dConfig::new(1 << 32, 1, 1 << 32).try_init(device).unwrap_err();
+        assert!(matches!(err, ConvolveError::ConfigTooLarge { field: "channels_in", .. }), "{err}");
+        let err = NpConvolve1dConfig::new(1 << 16, 1 << 16, 1 << 16).try_init(device).unwrap_err();
+        assert!(
+            err.to_string().starts_with("channels_out × channels_in / groups × kernel_size = 281474976710656 exceeds"),
+            "{err}"
+        );
+    }
+
+    fn random_configs_build_and_run_or_say_why(device: &Device) {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config as Runner, TestRunner};
+        let init = prop_oneof![
+            (-2.0f64..2.0, -2.0f64..2.0).prop_map(|(min, max)| format!(r#"{{"Uniform": {{"min": {min}, "max": {max}}}}}"#)),
+            (-1.0f64..1.0, -1.0f64..1.0).prop_map(|(mean, std)| format!(r#"{{"Normal": {{"mean": {mean}, "std": {std}}}}}"#)),
+            (-1.0f64..1.0, any::<bool>()).prop_map(|(gain, f)| format!(r#"{{"KaimingUniform": {{"gain": {gain}, "fan_out_only": {f}}}}}"#)),
+            (-1.0f64..1.0).prop_map(|gain| format!(r#"{{"XavierUniform": {{"gain": {gain}}}}}"#)),
+            (-1.0f64..1.0).prop_map(|gain| format!(r#"{{"Orthogonal": {{"gain": {gain}}}}}"#)),
+            Just(r#"{"Constant": {"value": 0.5}}"#.to_string()),
+        ];
+        let sizes = (0usize..4, 0usize..4, 0usize..5, 0usize..3, any::<bool>());
+        let mut runner = TestRunner::new(Runner { cases: 24, ..Runner::default() });
+        runner.run(&(init, sizes), |(init, (cin, cout, k, groups, bias))| {
+            let json = format!(
+                r#"{{ "channels_in": {cin}, "channels_out": {cout}, "kernel_size": {k}, "groups": {groups}, "bias": {bias}, "initializer": {init} }}"#
+            );
+            let config = NpConvolve1dConfig::load_binary(json.as_bytes()).unwrap();
+            // Either an error naming the problem, or a layer whose first use works.
+            if let Ok(layer) = config.try_init(device) {
+                let y = layer.try_forward(Tensor::<3>::ones([1, cin, 6], device)).unwrap();
+                prop_assert_eq!(y.dims()[1], cout);
+                prop_assert!(y.into_data().iter::<f32>().all(f32::is_finite), "{}", json);
+            }
+            Ok(())
+        }).unwrap();
+    }
 }
