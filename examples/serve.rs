@@ -15,8 +15,15 @@
 //! - `--devices N`: serve N devices of the backend (default 1), e.g. for multi-device training
 //!   on one server.
 //! - `--token-file PATH` (or the `BURN_NPCONV_TOKEN` environment variable): require this token
-//!   from every client (`RemoteHost::with_credential`). Without a token, only a loopback address
-//!   is accepted.
+//!   from every client (`RemoteHost::with_credential`). Without either, `serve` generates a
+//!   random token, writes it to a file only the user can read
+//!   (`burn_npconv::remote::token_path`, under `$XDG_RUNTIME_DIR` or `~/.local/share`), prints
+//!   its path, and removes it when it stops; clients on this machine find it there
+//!   (`burn_npconv::remote::client_token`, used by the examples' `--device ws://..`). A server
+//!   never listens without a token, on loopback too.
+//! - `--max-request-bytes N`: refuse any op whose output and workspace would take more than N
+//!   bytes (default: a quarter of this machine's memory). A refused op ends that client's
+//!   session, with the reason in this server's log; the other clients go on.
 //!
 //! Prints `listening on ws://HOST:PORT` once it accepts connections; stops on Ctrl-C or SIGTERM.
 //! WebSocket is not encrypted: for traffic that leaves a trusted network, use Burn's Iroh
@@ -29,7 +36,9 @@ use std::net::{SocketAddr, TcpListener};
 
 use burn::server::{TokenAuthorizer, WebSocketTransport};
 use burn_npconv::BackendKind;
-use burn_npconv::remote::{check_exposure, server, token};
+use burn_npconv::remote::{
+    default_max_request_bytes, new_token_file, server_with_limit, token, token_path,
+};
 use common::{Error, flag};
 
 fn main() {
@@ -47,28 +56,41 @@ fn run() -> Result<(), Error> {
     let token_file = std::env::args()
         .position(|a| a == "--token-file")
         .map(|_| std::path::PathBuf::from(flag("--token-file", "")));
-    let token = token(token_file.as_deref())?;
-    // Everything that can fail is checked before binding: once `listening` is printed, the
-    // server is up.
-    check_exposure(addr, token.is_some())?;
+    let max_request_bytes: u64 = match std::env::args().position(|a| a == "--max-request-bytes") {
+        Some(_) => flag("--max-request-bytes", "")
+            .parse()
+            .map_err(|e| format!("--max-request-bytes must be a number of bytes: {e}"))?,
+        None => default_max_request_bytes(),
+    };
+    let given = token(token_file.as_deref())?;
+    // Everything that can fail is checked before `listening` is printed: then the server is up.
     let device = backend.device()?;
-    let mut served = server(vec![device; count.max(1)])?;
-    if let Some(token) = &token {
-        served = served.with_authorizer(TokenAuthorizer::new(token.as_str())?);
-    }
+    let served = server_with_limit(vec![device; count.max(1)], max_request_bytes)?;
     let listener = TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let port = listener.local_addr()?.port();
+    // Without a token given, a new one in a file only this user can read.
+    let (token, generated) = match given {
+        Some(token) => (token, None),
+        None => {
+            let path = token_path(port)?;
+            (new_token_file(&path)?, Some(path))
+        }
+    };
+    let served = served.with_authorizer(TokenAuthorizer::new(token.as_str())?);
+    if let Some(path) = &generated {
+        println!("token written to {}", path.display());
+    }
     println!(
-        "listening on ws://{} ({} {backend} device(s), {})",
+        "listening on ws://{} ({} {backend} device(s), token required, requests up to {max_request_bytes} bytes)",
         listener.local_addr()?,
         count.max(1),
-        if token.is_some() {
-            "token required"
-        } else {
-            "loopback only, no token"
-        }
     );
     std::io::stdout().flush()?;
-    served.serve(WebSocketTransport::from_listener(listener))?;
+    let result = served.serve(WebSocketTransport::from_listener(listener));
+    if let Some(path) = &generated {
+        let _ = std::fs::remove_file(path);
+    }
+    result?;
     println!("stopped");
     Ok(())
 }

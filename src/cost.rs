@@ -117,19 +117,27 @@ impl CpuModel {
     /// The FFT length for overlap-add: the power of two minimising the modelled time of the
     /// whole signal (per block of `F - m + 1` inputs), no longer than needed to hold the whole
     /// full output.
+    ///
+    /// Sizes whose powers of two do not fit in a `usize` (no tensor has them) stop the search
+    /// at the largest power of two that does, rather than wrapping.
     pub(crate) fn fft_len(&self, n: usize, m: usize, cpg: usize, opg: usize) -> usize {
-        let full = n + m - 1;
-        let max = full.next_power_of_two().max(m.next_power_of_two());
-        let mut f = m.next_power_of_two();
+        const TOP: usize = 1 << (usize::BITS - 1);
+        let pow2 = |v: usize| v.checked_next_power_of_two().unwrap_or(TOP);
+        let full = n.saturating_add(m - 1);
+        let max = pow2(full).max(pow2(m));
+        let mut f = pow2(m);
         let mut best = (f64::INFINITY, f);
-        while f <= max {
+        while f <= max && f >= m {
             // Blocks past the signal's end cost as much as full ones.
             let blocks = n.div_ceil(f - m + 1) as f64;
             let cost = blocks * self.fft_block_ns(f, cpg, opg);
             if cost < best.0 {
                 best = (cost, f);
             }
-            f *= 2;
+            match f.checked_mul(2) {
+                Some(next) => f = next,
+                None => break,
+            }
         }
         best.1
     }

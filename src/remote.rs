@@ -133,6 +133,120 @@ pub fn check_exposure(
     }
 }
 
+/// Where the `serve` example writes the token it generates for a server listening on `port`,
+/// and where [`client_token`] looks for it: `$XDG_RUNTIME_DIR/burn-npconv/token-PORT`, else
+/// `$HOME/.local/share/burn-npconv/runtime/token-PORT` (as Jupyter keeps its runtime files).
+///
+/// # Errors
+/// [`RemoteServerError::Token`] when neither `XDG_RUNTIME_DIR` nor `HOME` is set.
+pub fn token_path(port: u16) -> Result<std::path::PathBuf, RemoteServerError> {
+    let dir = match (
+        std::env::var_os("XDG_RUNTIME_DIR"),
+        std::env::var_os("HOME"),
+    ) {
+        (Some(runtime), _) if !runtime.is_empty() => {
+            std::path::Path::new(&runtime).join("burn-npconv")
+        }
+        (_, Some(home)) if !home.is_empty() => {
+            std::path::Path::new(&home).join(".local/share/burn-npconv/runtime")
+        }
+        _ => {
+            return Err(RemoteServerError::Token {
+                why: format!(
+                    "neither XDG_RUNTIME_DIR nor HOME is set: give a token (--token-file PATH or the {TOKEN_ENV} environment variable)"
+                ),
+            });
+        }
+    };
+    Ok(dir.join(format!("token-{port}")))
+}
+
+/// A new random token (256 bits from the operating system, in hex) written to `path`, which
+/// only the user can read (a new file of mode 0600 in a directory of mode 0700 on Unix). A
+/// file already at `path` is replaced.
+///
+/// # Errors
+/// [`RemoteServerError::Token`] when the system has no randomness to give or the file cannot
+/// be written.
+pub fn new_token_file(path: &std::path::Path) -> Result<String, RemoteServerError> {
+    use std::io::Write;
+    let why = |what: &str, e: &dyn std::fmt::Display| RemoteServerError::Token {
+        why: format!("{what} {}: {e}", path.display()),
+    };
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| RemoteServerError::Token {
+        why: format!("no randomness from the operating system: {e}"),
+    })?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    if let Some(dir) = path.parent() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(dir)
+            .map_err(|e| why("cannot create the directory of", &e))?;
+    }
+    // A new file, so that its mode is the one given here (an old one may have been readable).
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(why("cannot replace", &e));
+        }
+        _ => {}
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| why("cannot create", &e))?;
+    writeln!(file, "{token}").map_err(|e| why("cannot write", &e))?;
+    Ok(token)
+}
+
+/// The token a client presents to the server at `url` (`ws://HOST:PORT`): [`token`]'s (the
+/// first line of `token_file`, else [`TOKEN_ENV`]), else, for a server on this machine, the
+/// token its `serve` generated ([`token_path`] of the URL's port) when that file exists.
+///
+/// # Errors
+/// As [`token`]; [`RemoteServerError::Token`] when the generated token's file exists but
+/// cannot be read.
+pub fn client_token(
+    token_file: Option<&std::path::Path>,
+    url: &str,
+) -> Result<Option<String>, RemoteServerError> {
+    if let Some(token) = token(token_file)? {
+        return Ok(Some(token));
+    }
+    let Some(port) = url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse::<u16>().ok())
+    else {
+        return Ok(None);
+    };
+    let Ok(path) = token_path(port) else {
+        return Ok(None);
+    };
+    if path.exists() {
+        token(Some(&path))
+    } else {
+        Ok(None)
+    }
+}
+
+/// The default per-request limit of [`server`]: a quarter of this machine's memory
+/// (`MemTotal` in `/proc/meminfo`), 4 GiB where that cannot be read.
+pub fn default_max_request_bytes() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib.saturating_mul(1024) / 4)
+        })
+        .unwrap_or(4 << 30)
+}
+
 /// Which host backend serves.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum HostBackend {
@@ -166,8 +280,24 @@ fn host_backend_of(device: &Device) -> Option<HostBackend> {
 /// # Errors
 /// [`RemoteServerError`] when `devices` is empty, holds a device that is not flex or
 /// ndarray, or mixes the two.
+///
+/// Each op is checked before it runs (docs/SCALING.md, "What the server checks"), with
+/// [`default_max_request_bytes`] as the per-request limit: [`server_with_limit`] sets another.
 pub fn server(
     devices: impl IntoIterator<Item = Device>,
+) -> Result<burn::server::RemoteServer, RemoteServerError> {
+    server_with_limit(devices, default_max_request_bytes())
+}
+
+/// [`server`] with a per-request limit of `max_request_bytes`: an op whose output and
+/// workspace would take more is refused (that client's session ends with the reason in the
+/// server's log; every other session goes on).
+///
+/// # Errors
+/// As [`server`].
+pub fn server_with_limit(
+    devices: impl IntoIterator<Item = Device>,
+    max_request_bytes: u64,
 ) -> Result<burn::server::RemoteServer, RemoteServerError> {
     let devices: Vec<Device> = devices.into_iter().map(|d| d.inner()).collect();
     let first = devices.first().ok_or(RemoteServerError::NoDevices)?;
@@ -202,13 +332,14 @@ pub fn server(
         }
     }
     let server = burn::server::RemoteServer::new(devices);
-    Ok(registered(server, backend))
+    Ok(registered(server, backend, max_request_bytes))
 }
 
 #[cfg(cpu_kernels)]
 fn registered(
     server: burn::server::RemoteServer,
     backend: HostBackend,
+    max_request_bytes: u64,
 ) -> burn::server::RemoteServer {
     use crate::op::wire::{OPS, handler};
     use burn::server::CustomOpRegistry;
@@ -219,7 +350,7 @@ fn registered(
             let mut ops = CustomOpRegistry::<Flex>::new();
             burn::signal::register_fft_ops(&mut ops);
             for id in OPS {
-                ops.register(id, handler::<Flex>);
+                ops.register(id, handler::<Flex>(max_request_bytes));
             }
             server.with_custom_ops(ops)
         }
@@ -229,7 +360,7 @@ fn registered(
             use burn::backend::NdArray;
             let mut ops = CustomOpRegistry::<NdArray>::new();
             for id in OPS {
-                ops.register(id, handler::<NdArray>);
+                ops.register(id, handler::<NdArray>(max_request_bytes));
             }
             server.with_custom_ops(ops)
         }
@@ -240,6 +371,7 @@ fn registered(
 fn registered(
     _server: burn::server::RemoteServer,
     backend: HostBackend,
+    _max_request_bytes: u64,
 ) -> burn::server::RemoteServer {
     match backend {}
 }

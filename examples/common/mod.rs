@@ -46,8 +46,8 @@ pub fn device_named(name: &str) -> Result<Device, Box<dyn std::error::Error>> {
     Ok(backend.device()?)
 }
 
-/// The device of a server at `url` (`ws://HOST:PORT`), presenting the token of `--token-file`
-/// or `BURN_NPCONV_TOKEN` when there is one.
+/// The device of a server at `url` (`ws://HOST:PORT`), presenting the token of `--token-file`,
+/// of `BURN_NPCONV_TOKEN`, or the one a `serve` on this machine generated for its port.
 #[cfg(feature = "remote")]
 pub fn remote_device(url: &str) -> Result<Device, Box<dyn std::error::Error>> {
     use burn::remote::RemoteHost;
@@ -55,7 +55,7 @@ pub fn remote_device(url: &str) -> Result<Device, Box<dyn std::error::Error>> {
         .position(|a| a == "--token-file")
         .map(|_| std::path::PathBuf::from(flag("--token-file", "")));
     let mut host = RemoteHost::websocket(url);
-    if let Some(token) = burn_npconv::remote::token(token_file.as_deref())? {
+    if let Some(token) = burn_npconv::remote::client_token(token_file.as_deref(), url)? {
         host = host.with_credential(token);
     }
     Device::remote_options(&host)

@@ -7,8 +7,13 @@
 //! - `cube`: CubeCL devices (wgpu), the gradients on the device ([`crate::exec::tensor_ops`]);
 //! - `wire`: Burn's remote backend, the op shipped to a server that runs it on its host
 //!   kernels (client and server side, and the versioned wire format of the plan);
+//! - `admit`: what a server checks of an op before it runs it;
 //! - `backward`: the autodiff backward pass, whose gradients take the routes of the plan.
 
+#[cfg(all(feature = "remote", cpu_kernels))]
+mod admit;
+#[cfg(all(test, feature = "remote", feature = "flex", feature = "autodiff"))]
+mod attack_tests;
 #[cfg(feature = "autodiff")]
 mod backward;
 #[cfg(feature = "wgpu")]

@@ -72,28 +72,32 @@ fn to_scalars(plan: &ConvPlan) -> Vec<ScalarIr> {
     scalars
 }
 
-/// The plan back from the op's scalars.
-///
-/// # Panics
-/// If the layout is not [`to_scalars`]'s (a client of another wire version: the op id carries
-/// the version, so this does not happen between builds of this crate).
+/// The plan back from the op's scalars, or why they are not a plan of this wire version (a
+/// forged op: the op id carries the version, so this does not happen between builds of this
+/// crate). Sizes are taken as they come: [`admit`](super::admit::admit) checks them.
 #[cfg(cpu_kernels)]
-fn from_scalars(scalars: &[ScalarIr]) -> ConvPlan {
+fn from_scalars(scalars: &[ScalarIr]) -> Result<ConvPlan, String> {
     let size = |s: &ScalarIr| match s {
-        ScalarIr::UInt(v) => *v as usize,
-        other => panic!("burn_npconv op: expected a size, got {other:?}"),
+        ScalarIr::UInt(v) => {
+            usize::try_from(*v).map_err(|_| format!("size {v} does not fit in a usize"))
+        }
+        other => Err(format!("expected a size, got {other:?}")),
     };
     let flag = |s: &ScalarIr| match s {
-        ScalarIr::Bool(b) => *b,
-        other => panic!("burn_npconv op: expected a flag, got {other:?}"),
+        ScalarIr::Bool(b) => Ok(*b),
+        other => Err(format!("expected a flag, got {other:?}")),
     };
-    assert_eq!(
-        scalars.len(),
-        PLAN_SCALARS,
-        "burn_npconv op: expected {PLAN_SCALARS} scalars"
-    );
+    if scalars.len() != PLAN_SCALARS {
+        return Err(format!(
+            "expected {PLAN_SCALARS} scalars, got {}",
+            scalars.len()
+        ));
+    }
     let (geometry, routes) = scalars.split_at(GEOMETRY_SCALARS);
-    let s: Vec<usize> = geometry[..8].iter().map(size).collect();
+    let s = geometry[..8]
+        .iter()
+        .map(size)
+        .collect::<Result<Vec<usize>, String>>()?;
     let geometry = Geometry {
         batch: s[0],
         cin: s[1],
@@ -103,36 +107,38 @@ fn from_scalars(scalars: &[ScalarIr]) -> ConvPlan {
         groups: s[5],
         left: s[6],
         right: s[7],
-        reversed: flag(&geometry[8]),
+        reversed: flag(&geometry[8])?,
     };
-    let route = |r: &[ScalarIr]| {
-        let guarded = flag(&r[1]);
-        Some(match size(&r[0]) {
-            4 => return None,
+    let route = |r: &[ScalarIr]| -> Result<Option<Route>, String> {
+        let guarded = flag(&r[1])?;
+        Ok(Some(match size(&r[0])? {
+            4 => return Ok(None),
             0 => Route::Host {
                 kernel: HostKernel::Direct,
                 guarded,
             },
             1 => Route::Host {
                 kernel: HostKernel::Fft(FftLens {
-                    input: size(&r[2]),
-                    f64: size(&r[3]),
+                    input: size(&r[2])?,
+                    f64: size(&r[3])?,
                 }),
                 guarded,
             },
             2 => Route::BurnConv,
             3 => Route::DeviceFft { guarded },
-            other => panic!("burn_npconv op: unknown route tag {other}"),
-        })
+            other => return Err(format!("unknown route tag {other}")),
+        }))
     };
-    let mut routes = routes.chunks(ROUTE_SCALARS).map(route);
-    let mut next = || routes.next().expect("three routes");
-    ConvPlan {
+    let routes = routes
+        .chunks(ROUTE_SCALARS)
+        .map(route)
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(ConvPlan {
         geometry,
-        forward: next().expect("burn_npconv op: a plan without a forward route"),
-        input_grad: next(),
-        weight_grad: next(),
-    }
+        forward: routes[0].ok_or("a plan without a forward route")?,
+        input_grad: routes[1],
+        weight_grad: routes[2],
+    })
 }
 
 /// Ships op `id` on `inputs` to their server; the result has `shape`.
@@ -188,28 +194,64 @@ impl NpConvOps for Remote {
     }
 }
 
-/// The server side: runs op `ir` on the server's host kernels, on the routes of the client's
-/// plan.
+/// The server side: a handler that admits op `ir` (its plan checked against the tensors it
+/// came with and against `max_request_bytes`, see [`admit`](super::admit::admit)) and runs it
+/// on the server's host kernels, on the routes of the client's plan.
+///
+/// A refused op panics with the reason before anything is allocated: Burn's server catches the
+/// panic, logs it and closes that client's session only (the client's next read fails), and
+/// keeps serving every other session.
 #[cfg(cpu_kernels)]
 pub(crate) fn handler<B: super::host::HostTensors + burn::backend::ir::BackendIr>(
-    handles: &mut burn::backend::ir::HandleContainer<B::Handle>,
-    ir: &CustomOpIr,
-    _device: &B::Device,
-) {
+    max_request_bytes: u64,
+) -> impl Fn(&mut burn::backend::ir::HandleContainer<B::Handle>, &CustomOpIr, &B::Device)
++ Send
++ Sync
++ 'static {
+    use super::admit::{Op, Received, admit};
     use super::host;
-    let plan = from_scalars(&ir.scalars);
-    let ([a, b], [out]) = ir.as_fixed::<2, 1>();
-    let (a, b) = (
-        handles.get_float_tensor::<B>(a),
-        handles.get_float_tensor::<B>(b),
-    );
-    let y = match ir.id.as_str() {
-        FORWARD => host::host_forward::<B>(a, b, plan),
-        INPUT_GRAD => host::host_input_grad::<B>(a, b, plan),
-        WEIGHT_GRAD => host::host_weight_grad::<B>(a, b, plan),
-        other => panic!("burn_npconv: no op {other:?} in this build"),
-    };
-    handles.register_float_tensor::<B>(&out.id, y);
+    /// Refuses op `id`: Burn's server catches the panic and closes the session.
+    fn refuse(id: &str, why: String) -> ! {
+        panic!("burn-npconv server: refused op {id:?}: {why}")
+    }
+    move |handles, ir, _device| {
+        let op = match ir.id.as_str() {
+            FORWARD => Op::Forward,
+            INPUT_GRAD => Op::InputGrad,
+            WEIGHT_GRAD => Op::WeightGrad,
+            other => refuse(other, "no such op in this build".into()),
+        };
+        let plan = from_scalars(&ir.scalars).unwrap_or_else(|why| refuse(&ir.id, why));
+        if ir.inputs.len() != 2 || ir.outputs.len() != 1 {
+            refuse(
+                &ir.id,
+                format!(
+                    "expected 2 inputs and 1 output, got {} and {}",
+                    ir.inputs.len(),
+                    ir.outputs.len()
+                ),
+            );
+        }
+        let ([a, b], [out]) = ir.as_fixed::<2, 1>();
+        let (a, b) = (
+            handles.get_float_tensor::<B>(a),
+            handles.get_float_tensor::<B>(b),
+        );
+        let received = Received {
+            a: (a.shape().to_vec(), a.dtype()),
+            b: (b.shape().to_vec(), b.dtype()),
+            out: (out.shape.to_vec(), out.dtype),
+        };
+        if let Err(why) = admit(op, &plan, &received, max_request_bytes) {
+            refuse(&ir.id, why);
+        }
+        let y = match op {
+            Op::Forward => host::host_forward::<B>(a, b, plan),
+            Op::InputGrad => host::host_input_grad::<B>(a, b, plan),
+            Op::WeightGrad => host::host_weight_grad::<B>(a, b, plan),
+        };
+        handles.register_float_tensor::<B>(&out.id, y);
+    }
 }
 
 #[cfg(all(test, cpu_kernels))]
@@ -258,7 +300,7 @@ mod tests {
                 input_grad,
                 weight_grad,
             };
-            assert_eq!(from_scalars(&to_scalars(&plan)), plan);
+            assert_eq!(from_scalars(&to_scalars(&plan)), Ok(plan));
         }
     }
 }

@@ -450,31 +450,22 @@ fn serve_example() -> std::path::PathBuf {
     serve
 }
 
-#[test]
-fn the_serve_example_requires_its_token_and_stops_on_sigterm() {
+/// A running `serve` example: the child, its stdout's lines, the lines before `listening`,
+/// and the URL it printed.
+struct ServeProcess {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    before: Vec<String>,
+    url: String,
+}
+
+/// Starts `serve` on an ephemeral loopback port with `args`, without `BURN_NPCONV_TOKEN`.
+fn spawn_serve(args: &[&str]) -> ServeProcess {
     use std::io::BufRead;
     use std::process::{Command, Stdio};
-    let serve = serve_example();
-
-    // No token: any address but loopback is refused before anything is bound.
-    let out = Command::new(&serve)
-        .args(["--addr", "0.0.0.0:0"])
-        .env_remove(burn_npconv::remote::TOKEN_ENV)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "served 0.0.0.0 without a token");
-    assert!(
-        stderr.contains("refusing to serve on 0.0.0.0:0 without a token"),
-        "{stderr}"
-    );
-
-    // With a token file, on an ephemeral loopback port.
-    let file = std::env::temp_dir().join(format!("npconv-serve-token-{}", std::process::id()));
-    std::fs::write(&file, "serve-test-token\n").unwrap();
-    let mut child = Command::new(&serve)
-        .args(["--addr", "127.0.0.1:0", "--token-file"])
-        .arg(&file)
+    let mut child = Command::new(serve_example())
+        .args(["--addr", "127.0.0.1:0"])
+        .args(args)
         .env_remove(burn_npconv::remote::TOKEN_ENV)
         .stdout(Stdio::piped())
         .spawn()
@@ -489,6 +480,7 @@ fn the_serve_example_requires_its_token_and_stops_on_sigterm() {
             let _ = lines_tx.send(line);
         }
     });
+    let mut before = Vec::new();
     let url = loop {
         let line = lines
             .recv_timeout(Duration::from_secs(60))
@@ -496,9 +488,66 @@ fn the_serve_example_requires_its_token_and_stops_on_sigterm() {
         if let Some(rest) = line.strip_prefix("listening on ") {
             break rest.split_whitespace().next().unwrap().to_string();
         }
+        before.push(line);
     };
     assert!(url.starts_with("ws://127.0.0.1:"), "{url}");
-    let host = RemoteHost::websocket(&url);
+    ServeProcess {
+        child,
+        lines,
+        before,
+        url,
+    }
+}
+
+impl ServeProcess {
+    /// SIGTERM: serve returns and prints `stopped`.
+    fn stop(mut self) {
+        use std::process::Command;
+        // The shell's own `kill`: a fresh machine may lack procps' /bin/kill.
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {}", self.child.id())])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let started = Instant::now();
+        let exit = loop {
+            if let Some(exit) = self.child.try_wait().unwrap() {
+                break exit;
+            }
+            assert!(
+                started.elapsed() < HANG_LIMIT,
+                "serve did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(exit.success(), "serve exited with {exit}");
+        // The rest of its output, up to the end of the stream.
+        let rest: Vec<String> = self.lines.iter().collect();
+        assert!(rest.iter().any(|l| l == "stopped"), "{rest:?}");
+    }
+}
+
+/// A convolution on `device` gives NumPy's answer.
+fn convolves(device: &Device) {
+    let x = t3(vec![1.0, 2.0, 3.0], [1, 1, 3], device);
+    let w = t3(vec![0.0, 1.0, 0.5], [1, 1, 3], device);
+    let y = read(convolve1d(x, w, None, Convolve1dOptions::new(Mode::Same)).unwrap());
+    assert_eq!(y, [1.0, 2.5, 4.0]);
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("npconv-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn the_serve_example_requires_its_token_and_stops_on_sigterm() {
+    let dir = temp_dir("serve-token-file");
+    let file = dir.join("token");
+    std::fs::write(&file, "serve-test-token\n").unwrap();
+    let served = spawn_serve(&["--token-file", file.to_str().unwrap()]);
+    let host = RemoteHost::websocket(&served.url);
     let refused = Device::remote_options(&host).init().map(|_| ());
     assert!(
         matches!(refused, Err(ConnectError::Unauthorized)),
@@ -507,32 +556,53 @@ fn the_serve_example_requires_its_token_and_stops_on_sigterm() {
     let device = Device::remote_options(&host.with_credential("serve-test-token"))
         .init()
         .unwrap();
-    let x = t3(vec![1.0, 2.0, 3.0], [1, 1, 3], &device);
-    let w = t3(vec![0.0, 1.0, 0.5], [1, 1, 3], &device);
-    let y = read(convolve1d(x, w, None, Convolve1dOptions::new(Mode::Same)).unwrap());
-    assert_eq!(y, [1.0, 2.5, 4.0]);
+    convolves(&device);
+    served.stop();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
 
-    // SIGTERM: serve returns and prints `stopped`.
-    // The shell's own `kill`: a fresh machine may lack procps' /bin/kill.
-    let status = Command::new("sh")
-        .args(["-c", &format!("kill -TERM {}", child.id())])
-        .status()
+#[test]
+fn serve_without_a_token_generates_one_only_its_user_can_read() {
+    use burn_npconv::remote::{client_token, token_path};
+    let served = spawn_serve(&[]);
+    let port: u16 = served.url.rsplit(':').next().unwrap().parse().unwrap();
+    // The child has this process's environment: the same path.
+    let path = token_path(port).unwrap();
+    assert!(
+        served
+            .before
+            .iter()
+            .any(|l| l == &format!("token written to {}", path.display())),
+        "{:?}",
+        served.before
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        let dir_mode = std::fs::metadata(path.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(dir_mode & 0o777, 0o700, "{dir_mode:o}");
+    }
+    let token = std::fs::read_to_string(&path).unwrap().trim().to_string();
+    assert_eq!(token.len(), 64, "{token}");
+    // Loopback is no exemption.
+    let host = RemoteHost::websocket(&served.url);
+    let refused = Device::remote_options(&host).init().map(|_| ());
+    assert!(
+        matches!(refused, Err(ConnectError::Unauthorized)),
+        "{refused:?}"
+    );
+    // A client on this machine finds the token where serve wrote it.
+    let found = client_token(None, &served.url).unwrap();
+    assert_eq!(found.as_deref(), Some(token.as_str()));
+    let device = Device::remote_options(&host.with_credential(token))
+        .init()
         .unwrap();
-    assert!(status.success());
-    let started = Instant::now();
-    let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            started.elapsed() < HANG_LIMIT,
-            "serve did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(exit.success(), "serve exited with {exit}");
-    // The rest of its output, up to the end of the stream.
-    let rest: Vec<String> = lines.iter().collect();
-    assert!(rest.iter().any(|l| l == "stopped"), "{rest:?}");
-    std::fs::remove_file(&file).unwrap();
+    convolves(&device);
+    served.stop();
+    assert!(!path.exists(), "serve left its token file behind");
 }
