@@ -283,6 +283,49 @@ mod tests {
     }
 
     #[test]
+    fn gradient_ops_check_their_own_tensors() {
+        let (plan, _) = honest();
+        let g = plan.geometry;
+        let x = (vec![2, 4, 100], DType::F32);
+        let w = (vec![6, 2, 9], DType::F32);
+        let y = (vec![2, 6, 100], DType::F32);
+        let ok = |a: &(Vec<usize>, DType), b: &(Vec<usize>, DType), out: &(Vec<usize>, DType)| {
+            Received {
+                a: a.clone(),
+                b: b.clone(),
+                out: out.clone(),
+            }
+        };
+        assert_eq!(
+            admit(Op::InputGrad, &plan, &ok(&w, &y, &x), 1 << 30),
+            Ok(DType::F32)
+        );
+        assert_eq!(
+            admit(Op::WeightGrad, &plan, &ok(&x, &y, &w), 1 << 30),
+            Ok(DType::F32)
+        );
+        // A weight gradient sized by a forged cout (the tensors are an honest call's).
+        for cout in [1 << 58, 1 << 60, 12] {
+            let mut p = plan;
+            p.geometry = Geometry { cout, ..g };
+            for (op, received) in [
+                (Op::InputGrad, ok(&w, &y, &x)),
+                (Op::WeightGrad, ok(&x, &y, &w)),
+            ] {
+                assert!(
+                    admit(op, &p, &received, 1 << 30).is_err(),
+                    "{op:?}, cout {cout}"
+                );
+            }
+        }
+        // A plan without gradient routes (made without autodiff) runs no gradient.
+        let mut p = plan;
+        p.weight_grad = None;
+        let why = admit(Op::WeightGrad, &p, &ok(&x, &y, &w), 1 << 30).unwrap_err();
+        assert!(why.contains("no route"), "{why}");
+    }
+
+    #[test]
     fn the_request_limit_counts_output_and_workspace() {
         let (plan, received) = honest();
         let why = admit(Op::Forward, &plan, &received, 1000).unwrap_err();
