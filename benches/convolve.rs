@@ -18,8 +18,10 @@
 //!   `benches/report.py` in `target/criterion/scan-alternating/`).
 //! - `simd/M{m}`: the direct kernel's inner loop per instruction set (AVX-512, AVX2, portable),
 //!   one thread, side by side.
-//! - `train/{backend}/{method}`: the three training cases of docs/PERFORMANCE.md, forward and
-//!   forward + backward (`benches/torch_reference.py` times PyTorch on the same shapes).
+//! - `train/{backend}/{method}`: the three training cases of docs/PERFORMANCE.md, as a user
+//!   runs them: `forward` (the output read back) and `step` (forward, backward, both gradients
+//!   read back); for `Auto` also `stack`, an Adam step on a two-layer network
+//!   (`benches/torch_reference.py` times PyTorch doing the same).
 //! - `host/{kernel}`: the two CPU kernels alone.
 //!
 //! `CALIBRATE=1 cargo bench --bench convolve --features internals` instead prints the two CPU
@@ -397,8 +399,10 @@ const TRAIN_CASES: [(&str, usize, usize, usize, usize, usize, usize); 3] = [
     ("dense-B8-C32-N4000-M255", 8, 32, 32, 4_000, 255, 1),
 ];
 
-/// `train/{backend}/{method}`: forward, and forward + backward (`y.sum().backward()` with the
-/// input and weight gradients), for [`TRAIN_CASES`] on the CPU backends.
+/// `train/{backend}/{method}`, as a user runs a training step, every result read back to the
+/// host: `forward/{case}` (the output read with `into_data`) and `step/{case}` (forward,
+/// `y.sum().backward()`, both gradients taken with `grad` and read with `into_data`), for
+/// [`TRAIN_CASES`] on the CPU backends; and, for `Auto`, `stack/{case}`: [`stack_step`].
 fn bench_train(c: &mut Criterion) {
     for backend in [BackendKind::Flex, BackendKind::NdArray] {
         let Ok(device) = backend.device() else {
@@ -419,25 +423,111 @@ fn bench_train(c: &mut Criterion) {
                 group.bench_function(BenchmarkId::new("forward", name), |b| {
                     b.iter_custom(|iters| {
                         time(iters, &device, || {
-                            let _ = convolve1d(x.clone(), w.clone(), None, options).unwrap();
+                            let y = convolve1d(x.clone(), w.clone(), None, options).unwrap();
+                            std::hint::black_box(y.into_data());
                         })
                     })
                 });
                 let ad = device.clone().autodiff();
                 let x = signal([batch, cin, n], &ad).require_grad();
                 let w = signal([cout, cin / groups, m], &ad).require_grad();
-                group.bench_function(BenchmarkId::new("forward+backward", name), |b| {
+                group.bench_function(BenchmarkId::new("step", name), |b| {
                     b.iter_custom(|iters| {
                         time(iters, &device, || {
                             let y = convolve1d(x.clone(), w.clone(), None, options).unwrap();
                             let grads = y.sum().backward();
-                            let _ = (x.grad(&grads), w.grad(&grads));
+                            let dx = x.grad(&grads).expect("input gradient").into_data();
+                            let dw = w.grad(&grads).expect("weight gradient").into_data();
+                            std::hint::black_box((dx, dw));
+                        })
+                    })
+                });
+            }
+            if method == Method::Auto {
+                let plain = Stack::new(&device);
+                let x = signal(STACK_INPUT, &device);
+                group.bench_function(BenchmarkId::new("stack-forward", STACK_NAME), |b| {
+                    b.iter_custom(|iters| {
+                        time(iters, &device, || {
+                            std::hint::black_box(plain.forward(x.clone()).into_data());
+                        })
+                    })
+                });
+                let ad = device.clone().autodiff();
+                let mut stack = Stack::new(&ad);
+                let (x, target) = (signal(STACK_INPUT, &ad), signal(STACK_INPUT, &ad));
+                group.bench_function(BenchmarkId::new("stack", STACK_NAME), |b| {
+                    b.iter_custom(|iters| {
+                        time(iters, &device, || {
+                            let loss = stack.step(x.clone(), target.clone());
+                            std::hint::black_box(loss);
                         })
                     })
                 });
             }
             group.finish();
         }
+    }
+}
+
+/// The stack's input `[batch, channels, length]`, as `benches/torch_reference.py` builds it.
+const STACK_INPUT: [usize; 3] = [16, 16, 16_000];
+/// The stack's case name in the results.
+const STACK_NAME: &str = "depthwise31-gelu-dense31-B16-C16-N16000";
+
+/// Two layers and their optimizer: a depthwise layer (16 channels, 31 taps, groups 16), GELU,
+/// a dense layer (16 to 16 channels, 31 taps), both `same`, with bias; Adam.
+struct Stack {
+    model: Option<StackModule>,
+    optim: burn::optim::ModuleOptimizer,
+}
+
+/// The two layers as one module, for the optimizer.
+#[derive(burn::module::Module, Debug)]
+struct StackModule {
+    depthwise: burn_npconv::NpConvolve1d,
+    dense: burn_npconv::NpConvolve1d,
+}
+
+impl Stack {
+    fn new(device: &Device) -> Stack {
+        use burn_npconv::NpConvolve1dConfig;
+        let c = STACK_INPUT[1];
+        let layer = |groups| {
+            NpConvolve1dConfig::new(c, c, 31)
+                .with_mode(Mode::Same)
+                .with_groups(groups)
+                .with_bias(true)
+                .init(device)
+        };
+        Stack {
+            model: Some(StackModule {
+                depthwise: layer(c),
+                dense: layer(1),
+            }),
+            optim: burn::optim::AdamConfig::new().init(),
+        }
+    }
+
+    /// One Adam step on the MSE between the stack's output and `target`: the forward pass,
+    /// the backward pass (the dense layer's input gradient is the GELU's and then the
+    /// depthwise layer's upstream gradient), the optimizer's update of all four parameters.
+    /// Returns the loss, read back.
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let model = self.model.as_ref().expect("a model");
+        model
+            .dense
+            .forward(burn::tensor::activation::gelu(model.depthwise.forward(x)))
+    }
+
+    fn step(&mut self, x: Tensor<3>, target: Tensor<3>) -> f32 {
+        use burn::optim::GradientsParams;
+        let loss = (self.forward(x) - target).square().mean();
+        let model = self.model.take().expect("a model");
+        let value = loss.clone().into_scalar::<f32>();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        self.model = Some(self.optim.step(1e-3, model, grads));
+        value
     }
 }
 

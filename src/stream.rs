@@ -534,6 +534,7 @@ pub(crate) mod faults {
     }
 
     /// Makes the next chunk pushed on this thread fail.
+    #[cfg(feature = "flex")]
     pub(crate) fn inject() {
         FAIL_NEXT.with(|f| f.set(true));
     }
