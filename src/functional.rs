@@ -240,12 +240,15 @@ pub(crate) fn run(
     method: Method,
     boundary: Boundary,
 ) -> Result<Tensor<3>, ConvolveError> {
+    // The gradients are planned when a backward pass can follow.
+    let grads = x.device().is_autodiff() || weight.device().is_autodiff();
     let plan = Plan::new(
         &x.device(),
         (x.dtype(), weight.dtype()),
         g,
         method,
         boundary,
+        grads,
     )?;
     crate::exec::run(x, weight, bias, &plan)
 }

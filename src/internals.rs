@@ -83,6 +83,7 @@ pub fn auto_takes_fft(device: &Device, n: usize, m: usize, mode: Mode) -> bool {
         g,
         Method::Auto,
         Boundary::Zeros,
+        false,
     )
     .expect("the device computes in f32");
     match plan.conv.forward {

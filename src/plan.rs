@@ -259,7 +259,9 @@ pub(crate) struct Plan {
 
 impl Plan {
     /// The plan for signals of dtype `x` and weights of dtype `w` on `device`, NumPy's
-    /// geometry `g` (validated shapes), `method` and `boundary`.
+    /// geometry `g` (validated shapes), `method` and `boundary`; with the gradients' routes
+    /// when `grads` (a tensor of the call is on an autodiff device): an inference call runs
+    /// the cost model once, not three times.
     ///
     /// # Errors
     /// [`ConvolveError::UnsupportedDType`] when the device cannot compute in the call's dtype,
@@ -270,6 +272,7 @@ impl Plan {
         g: Geometry,
         method: Method,
         boundary: Boundary,
+        grads: bool,
     ) -> Result<Plan, ConvolveError> {
         let (dtype, compute, kind) = dtypes(device, (x, w))?;
         // Another boundary: its padding is written into the signal, and the sliding product
@@ -292,7 +295,7 @@ impl Plan {
             device: kind,
             boundary,
             pad,
-            conv: ConvPlan::new(kind, compute, method, g, true),
+            conv: ConvPlan::new(kind, compute, method, g, grads),
         })
     }
 }
@@ -423,7 +426,7 @@ mod tests {
 
     #[cfg(any(feature = "flex", feature = "wgpu"))]
     fn forward(device: &Device, dtype: DType, method: Method, g: Geometry) -> Route {
-        Plan::new(device, (dtype, dtype), g, method, Boundary::Zeros)
+        Plan::new(device, (dtype, dtype), g, method, Boundary::Zeros, false)
             .expect("a supported dtype")
             .conv
             .forward
@@ -469,10 +472,20 @@ mod tests {
             host(CpuKernel::Fft, false, &long, DType::F64)
         );
         // The gradients' routes.
-        let plan = |device: &Device| {
-            Plan::new(device, (f32, f32), long, Method::Auto, Boundary::Zeros).unwrap()
+        let plan = |device: &Device, grads| {
+            Plan::new(
+                device,
+                (f32, f32),
+                long,
+                Method::Auto,
+                Boundary::Zeros,
+                grads,
+            )
+            .unwrap()
         };
-        let training = plan(&device.clone().autodiff()).conv;
+        let inference = plan(&device, false).conv;
+        assert_eq!((inference.input_grad, inference.weight_grad), (None, None));
+        let training = plan(&device.clone().autodiff(), true).conv;
         assert_eq!(
             training.weight_grad,
             Some(Route::Host {
@@ -541,7 +554,8 @@ mod tests {
     fn a_boundary_pads_the_signal_and_slides_without_zeros() {
         let g = dims(1, 1, 10, 4);
         let device = Device::flex();
-        let plan = |b| Plan::new(&device, (DType::F32, DType::F32), g, Method::Auto, b).unwrap();
+        let plan =
+            |b| Plan::new(&device, (DType::F32, DType::F32), g, Method::Auto, b, false).unwrap();
         let zeros = plan(Boundary::Zeros);
         assert_eq!((zeros.pad, zeros.conv.geometry), ((0, 0), g));
         let reflect = plan(Boundary::Reflect);
