@@ -5,17 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-say() { printf '\n==> %s\n' "$*"; }
-
-# Each step is timed; the split is printed at the end.
-declare -a split=()
-step() {
-  local name="$1" t0=$SECONDS
-  shift
-  say "$name"
-  "$@"
-  split+=("$(printf '%6d s  %s' $((SECONDS - t0)) "$name")")
-}
+source scripts/steps.sh
 
 step "cargo fmt --check" cargo fmt --all -- --check
 
@@ -36,4 +26,4 @@ step "cargo doc --all-features --lib --examples (warnings are errors)" \
   env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features --lib --examples
 
 say "all lints passed in $SECONDS s"
-printf '%s\n' "${split[@]}"
+print_split

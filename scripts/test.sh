@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-say() { printf '\n==> %s\n' "$*"; }
+source scripts/steps.sh
 
 have_vulkan_driver() {
   # The Vulkan loader (libvulkan1) and at least one installable client driver (ICD).
@@ -40,16 +40,6 @@ if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "${XDG_RUNTIME_DIR}" ]; then
   export XDG_RUNTIME_DIR
 fi
 
-# Each step is timed; the split is printed at the end.
-declare -a split=()
-step() {
-  local name="$1" t0=$SECONDS
-  shift
-  say "$name"
-  "$@"
-  split+=("$(printf '%6d s  %s' $((SECONDS - t0)) "$name")")
-}
-
 # The unit tests and the integration suite (one binary), then the doc tests. Of the examples
 # only `serve` is built: the remote tests run it as a separate process. scripts/lint.sh checks
 # the others.
@@ -59,4 +49,4 @@ step "cargo test --all-features --lib --tests (flex, ndarray and wgpu)" \
 step "cargo test --all-features --doc" cargo test --all-features --doc
 
 say "all tests passed in $SECONDS s"
-printf '%s\n' "${split[@]}"
+print_split
