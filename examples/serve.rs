@@ -23,7 +23,7 @@
 //!   never listens without a token, on loopback too.
 //! - `--max-request-bytes N`: refuse any op whose output and workspace would take more than N
 //!   bytes (default: a quarter of this machine's memory). A refused op ends that client's
-//!   session, with the reason in this server's log; the other clients go on.
+//!   connection, with the reason in this server's log; the other clients go on.
 //!
 //! Prints `listening on ws://HOST:PORT` once it accepts connections; stops on Ctrl-C or SIGTERM.
 //! WebSocket is not encrypted: for traffic that leaves a trusted network, use Burn's Iroh

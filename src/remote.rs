@@ -290,8 +290,8 @@ pub fn server(
 }
 
 /// [`server`] with a per-request limit of `max_request_bytes`: an op whose output and
-/// workspace would take more is refused (that client's session ends with the reason in the
-/// server's log; every other session goes on).
+/// workspace would take more is refused (that client's connection ends with the reason in the
+/// server's log; every other connection goes on).
 ///
 /// # Errors
 /// As [`server`].

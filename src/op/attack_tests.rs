@@ -73,9 +73,9 @@ fn honest_plan() -> ConvPlan {
     }
 }
 
-/// What the client gets back from `plan` on tensors of shapes `x` and `w` in a new session: the
-/// output and, with `grads`, both gradients, all read back; or the error (a failed read, or a
-/// panic of Burn's remote client), within a bounded time.
+/// What a new client gets back from `plan` on tensors of shapes `x` and `w`: the output and,
+/// with `grads`, both gradients, all read back; or the error (a failed read, or a panic of
+/// Burn's remote client), within a bounded time.
 fn attempt(
     host: &RemoteHost,
     plan: ConvPlan,
@@ -83,9 +83,10 @@ fn attempt(
     w: [usize; 3],
     grads: bool,
 ) -> Result<Vec<Vec<f32>>, String> {
-    // A new client each time: Burn keys a remote device (and its session) by address and
-    // credential, and a server without an authorizer admits any credential. A refused op ends
-    // its client's session; the other clients are what the server must go on serving.
+    // A new client each time: Burn keys a remote device (and its connection to the server) by
+    // address and credential, and a server without an authorizer admits any credential. A
+    // refused op ends its client's connection; the other clients are what the server must go
+    // on serving.
     static CLIENTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let client = CLIENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let host = host.clone().with_credential(format!("client-{client}"));
@@ -206,7 +207,7 @@ fn forged_ops_are_refused_and_the_server_serves_on() {
     for (what, plan, x, w) in forged {
         let result = attempt(&server.host, plan, x, w, false);
         assert!(result.is_err(), "{what}: answered {result:?}");
-        // The server goes on: an honest step in a new session gives the same answer.
+        // The server goes on: an honest step in a new connection gives the same answer.
         let again = attempt(&server.host, honest_plan(), X, W, true)
             .unwrap_or_else(|e| panic!("after {what}: {e}"));
         assert_eq!(again, honest, "after {what}");

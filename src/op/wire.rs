@@ -199,8 +199,8 @@ impl NpConvOps for Remote {
 /// on the server's host kernels, on the routes of the client's plan.
 ///
 /// A refused op panics with the reason before anything is allocated: Burn's server catches the
-/// panic, logs it and closes that client's session only (the client's next read fails), and
-/// keeps serving every other session.
+/// panic, logs it and closes that client's connection only (the client's next read fails), and
+/// keeps serving every other connection.
 #[cfg(cpu_kernels)]
 pub(crate) fn handler<B: super::host::HostTensors + burn::backend::ir::BackendIr>(
     max_request_bytes: u64,
@@ -210,7 +210,7 @@ pub(crate) fn handler<B: super::host::HostTensors + burn::backend::ir::BackendIr
 + 'static {
     use super::admit::{Op, Received, admit};
     use super::host;
-    /// Refuses op `id`: Burn's server catches the panic and closes the session.
+    /// Refuses op `id`: Burn's server catches the panic and closes the connection.
     fn refuse(id: &str, why: String) -> ! {
         panic!("burn-npconv server: refused op {id:?}: {why}")
     }
