@@ -201,4 +201,13 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn fft_len_stops_at_sizes_no_tensor_has() {
+        // These wrapped to 0 and looped forever before (a forged remote op could ask for them).
+        for (n, m) in [((1 << 62) + 1, 2), (usize::MAX - 1, 3), (5, (1 << 63) + 1)] {
+            let f = CpuModel::F32.fft_len(n, m, 1, 1);
+            assert!(f.is_power_of_two(), "n {n} m {m}: {f}");
+        }
+    }
 }
