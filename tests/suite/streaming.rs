@@ -267,6 +267,26 @@ on_every_backend! {
             assert!(text.starts_with(&format!("streaming supports the zeros and constant boundaries (and edge in causal mode), got boundary {boundary} (mode {mode}): ")), "{text}");
         }
     }
+
+    fn chunks_of_another_dtype_and_emptied_weights_are_errors(device: &Device) {
+        let layer = layer(device, DType::F32, [1, 1, 3], 1, Mode::Full, Method::Auto, Boundary::Zeros, 1);
+        let mut stream = layer.stream();
+        assert_eq!(stream.push(Tensor::zeros([1, 1, 4], device)).dims(), [1, 1, 4]);
+        let err = stream.try_push(Tensor::zeros([1, 1, 4], (device, DType::F64))).unwrap_err();
+        assert!(matches!(err, ConvolveError::StreamDType { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "stream chunk has dtype F64 but the stream's first chunk had F32: convert the chunk (a stream computes in one dtype)"
+        );
+        // The refused chunk left the stream as it was.
+        assert_eq!(stream.push(Tensor::zeros([1, 1, 2], device)).dims(), [1, 1, 2]);
+        assert_eq!(stream.finish().dims(), [1, 1, 2]);
+
+        let mut emptied = layer.clone();
+        emptied.weight = Param::from_tensor(Tensor::<3>::zeros([1, 1, 0], device));
+        let err = emptied.try_stream().err().expect("refused");
+        assert_eq!(err.to_string(), "v cannot be empty (got shape [1, 1, 0])");
+    }
 }
 
 #[test]
