@@ -172,16 +172,30 @@ impl<'de> burn::serde::Deserialize<'de> for Boundary {
 /// axis, as `np.pad(x, ((0, 0), (0, 0), (left, right)), mode)`: `[batch, channels, left + n +
 /// right]`. Differentiable: a copied sample's gradient flows back to the sample it copies (by
 /// `select`, whose backward adds), a constant's nowhere.
-pub(crate) fn pad(x: Tensor<3>, (left, right): (usize, usize), rule: Boundary) -> Tensor<3> {
+pub(crate) fn pad(x: Tensor<3>, pads: (usize, usize), rule: Boundary) -> Tensor<3> {
+    pad_axis(x, 2, pads, rule)
+}
+
+/// `x` padded by `(left, right)` samples of `rule` along `axis`, as numpy.pad with that one
+/// axis padded; differentiable as [`pad`].
+pub(crate) fn pad_axis<const D: usize>(
+    x: Tensor<D>,
+    axis: usize,
+    (left, right): (usize, usize),
+    rule: Boundary,
+) -> Tensor<D> {
     if left == 0 && right == 0 {
         return x;
     }
-    let [batch, channels, n] = x.dims();
+    let n = x.dims()[axis];
     let device = x.device();
     match rule.constant() {
         Some(c) => {
-            let side =
-                |len: usize| Tensor::<3>::full([batch, channels, len], c, (&device, x.dtype()));
+            let side = |len: usize| {
+                let mut shape = x.dims();
+                shape[axis] = len;
+                Tensor::<D>::full(shape, c, (&device, x.dtype()))
+            };
             let mut parts = Vec::with_capacity(3);
             if left > 0 {
                 parts.push(side(left));
@@ -190,7 +204,7 @@ pub(crate) fn pad(x: Tensor<3>, (left, right): (usize, usize), rule: Boundary) -
             if right > 0 {
                 parts.push(side(right));
             }
-            Tensor::cat(parts, 2)
+            Tensor::cat(parts, axis)
         }
         None => {
             let index: Vec<i64> = (-(left as isize)..(n + right) as isize)
@@ -198,7 +212,7 @@ pub(crate) fn pad(x: Tensor<3>, (left, right): (usize, usize), rule: Boundary) -
                 .collect();
             let len = index.len();
             let index = Tensor::<1, Int>::from_data(TensorData::new(index, [len]), &device);
-            x.select(2, index)
+            x.select(axis, index)
         }
     }
 }

@@ -143,6 +143,73 @@ impl CpuModel {
     }
 }
 
+/// The N-D host kernels (`burn_npconv::signal`), from the same constants: a `valid` sliding dot
+/// product of a padded array of shape `padded` with a kernel of shape `kernel`.
+impl CpuModel {
+    /// Modelled nanoseconds of the N-D direct kernel.
+    pub(crate) fn nd_direct(&self, padded: &[usize], kernel: &[usize]) -> f64 {
+        let outputs: usize = padded.iter().zip(kernel).map(|(p, m)| p + 1 - m).product();
+        let taps: usize = kernel.iter().product();
+        let ns = outputs as f64 * (taps as f64 * self.ns_per_mac + self.ns_per_output);
+        if outputs.saturating_mul(taps) < SERIAL_MACS {
+            ns
+        } else {
+            ns / PARALLEL_SPEEDUP
+        }
+    }
+
+    /// Modelled nanoseconds of the N-D FFT kernel with `Method::Auto`'s guard: six real
+    /// transforms of the padded shape (the two inputs, their magnitudes, two inverses) and two
+    /// spectrum products.
+    pub(crate) fn nd_fft(&self, padded: &[usize]) -> f64 {
+        let points: usize = nd_fft_lens(padded).iter().product();
+        let f = points as f64;
+        let ns = 6.0 * f * f.log2().max(1.0) * self.ns_per_fft_unit + f * self.ns_per_spectral_mac;
+        let ns = if points < SERIAL_FFT_POINTS {
+            ns
+        } else {
+            ns / PARALLEL_SPEEDUP
+        };
+        self.ns_fft_setup + ns
+    }
+
+    /// Whether the N-D FFT kernel's modelled time is below the direct kernel's.
+    pub(crate) fn nd_fft_is_cheaper(&self, padded: &[usize], kernel: &[usize]) -> bool {
+        self.nd_fft(padded) < self.nd_direct(padded, kernel)
+    }
+}
+
+/// The N-D FFT's transform length on each axis of a padded array of shape `padded`: the
+/// smallest product of powers of 2, 3, 5 and 7 at least the axis's length (even on the last
+/// axis, the real transform's). A circular correlation of that length holds the whole `valid`
+/// output, which never reads past the padded array.
+pub(crate) fn nd_fft_lens(padded: &[usize]) -> Vec<usize> {
+    let last = padded.len().saturating_sub(1);
+    padded
+        .iter()
+        .enumerate()
+        .map(|(axis, &p)| smooth_len(p, axis == last))
+        .collect()
+}
+
+/// The smallest `2^a 3^b 5^c 7^d` at least `p` (and even when `even`, for `p > 1`).
+fn smooth_len(p: usize, even: bool) -> usize {
+    if p <= 1 {
+        return 1;
+    }
+    let smooth = |mut v: usize| {
+        for f in [2, 3, 5, 7] {
+            while v.is_multiple_of(f) {
+                v /= f;
+            }
+        }
+        v == 1
+    };
+    (p..)
+        .find(|&v| smooth(v) && (!even || v.is_multiple_of(2)))
+        .expect("a smooth length above any size")
+}
+
 /// Speed-up of either CPU kernel on both cores of the calibration machine, once the work is
 /// above the serial thresholds.
 const PARALLEL_SPEEDUP: f64 = 1.4;
@@ -191,6 +258,14 @@ pub(crate) fn wgpu_fft(g: &Geometry) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nd_fft_lens_are_smooth_and_even_on_the_last_axis() {
+        assert_eq!(nd_fft_lens(&[1, 11, 11]), [1, 12, 12]);
+        assert_eq!(nd_fft_lens(&[97, 127]), [98, 128]);
+        assert_eq!(nd_fft_lens(&[286, 286, 286]), [288, 288, 288]);
+        assert_eq!(nd_fft_lens(&[3]), [4]);
+    }
 
     #[test]
     fn fft_len_is_a_power_of_two_at_least_the_kernel() {

@@ -104,6 +104,33 @@ pub enum ConvolveError {
         shape: Vec<usize>,
     },
 
+    /// An input of `burn_npconv::signal` with no elements (an axis of length 0).
+    #[error("{argument} cannot be empty (got shape {shape:?})")]
+    EmptyInput {
+        /// `"in1"` or `"in2"`, SciPy's names of the arguments.
+        argument: &'static str,
+        /// The input's shape.
+        shape: Vec<usize>,
+    },
+
+    /// SciPy's `valid` rule: one input must be at least as large as the other in every axis.
+    #[error(
+        "For 'valid' mode, one must be at least as large as the other in every dimension (in1 shape {in1:?}, in2 shape {in2:?})"
+    )]
+    ValidShapes {
+        /// `in1`'s shape.
+        in1: Vec<usize>,
+        /// `in2`'s shape.
+        in2: Vec<usize>,
+    },
+
+    /// A rank `burn_npconv::signal` does not compute (it computes ranks 1 to 3).
+    #[error("burn_npconv::signal computes tensors of rank 1 to 3, got rank {rank}")]
+    Rank {
+        /// The tensors' rank.
+        rank: usize,
+    },
+
     /// A batched input with no samples.
     #[error("input batch is empty: input shape {shape:?} has batch size 0")]
     EmptyBatch {

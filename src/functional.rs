@@ -335,7 +335,12 @@ pub(crate) fn check_weight(
     Ok(())
 }
 
-fn same_device(what: &'static str, first: &Device, second: &Device) -> Result<(), ConvolveError> {
+/// [`ConvolveError::DeviceMismatch`] unless `first` and `second` are one device.
+pub(crate) fn same_device(
+    what: &'static str,
+    first: &Device,
+    second: &Device,
+) -> Result<(), ConvolveError> {
     if first == second {
         Ok(())
     } else {

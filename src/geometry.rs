@@ -104,6 +104,46 @@ impl Geometry {
     }
 }
 
+/// One axis of an N-D sliding dot product (`burn_npconv::signal`): every axis of `A` slid
+/// over the kernel, with `A`'s length `n`, the kernel's `m`, and the padding
+/// `(lo, hi)` written before and after `A`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Axis {
+    /// `A`'s length.
+    pub n: usize,
+    /// The kernel's length.
+    pub m: usize,
+    /// Padding before `A`.
+    pub lo: usize,
+    /// Padding after `A`.
+    pub hi: usize,
+}
+
+impl Axis {
+    /// The padded length.
+    pub fn padded(&self) -> usize {
+        self.n + self.lo + self.hi
+    }
+
+    /// The output length.
+    #[cfg_attr(not(cpu_kernels), allow(dead_code))] // the host kernels' shapes
+    pub fn out(&self) -> usize {
+        self.padded() + 1 - self.m
+    }
+
+    /// The axis of `A` (length `n`) and a kernel of `m` whose output is the `full` output's
+    /// window `start .. start + len` (in the coordinates of `A` correlated with the kernel).
+    pub fn window(n: usize, m: usize, start: usize, len: usize) -> Axis {
+        let lo = m - 1 - start;
+        Axis {
+            n,
+            m,
+            lo,
+            hi: len + start - n,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,6 +29,7 @@ mod operation;
 mod plan;
 #[cfg(feature = "remote")]
 pub mod remote;
+pub mod signal;
 mod stream;
 
 pub use backend_kind::{BackendKind, BackendKindError};

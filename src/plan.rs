@@ -18,7 +18,7 @@ use crate::cost::CpuModel;
 use crate::device::{DeviceKind, check_dtype};
 use crate::dtype::{compute_dtype, result_type};
 use crate::error::ConvolveError;
-use crate::geometry::Geometry;
+use crate::geometry::{Axis, Geometry};
 use crate::method::Method;
 
 /// Which host algorithm, without its parameters: what the cost model compares (and what the
@@ -296,6 +296,77 @@ impl Plan {
             boundary,
             pad,
             conv: ConvPlan::new(kind, compute, method, g, grads),
+        })
+    }
+}
+
+/// How an N-D call of `burn_npconv::signal` computes its sliding dot product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SignalRoute {
+    /// The N-D host kernels (flex, ndarray; f32 and f64); `guarded`: `Method::Auto`'s accuracy
+    /// guard on the FFT.
+    Host {
+        /// The kernel.
+        kernel: CpuKernel,
+        /// Whether the FFT runs behind the accuracy guard.
+        guarded: bool,
+    },
+    /// Burn's `conv1d`/`conv2d`/`conv3d` on the tensors' device (wgpu, a remote device, any
+    /// autodiff device, whose gradients then flow through it).
+    BurnConv,
+}
+
+/// The plan of one N-D call: its dtypes and its route, from a geometry per axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SignalPlan {
+    /// NumPy's result dtype.
+    pub dtype: DType,
+    /// The dtype the call computes in.
+    pub compute: DType,
+    /// How the sliding dot product is computed.
+    pub route: SignalRoute,
+}
+
+impl SignalPlan {
+    /// The plan for inputs of dtypes `x` and `w` on `device`, slid along `axes`, by `method`.
+    ///
+    /// # Errors
+    /// As [`Plan::new`].
+    pub(crate) fn new(
+        device: &Device,
+        (x, w): (DType, DType),
+        axes: &[Axis],
+        method: Method,
+    ) -> Result<SignalPlan, ConvolveError> {
+        #[cfg(test)]
+        tests::DECISIONS.with(|c| c.set(c.get() + 1));
+        let (dtype, compute, kind) = dtypes(device, (x, w))?;
+        let host = kind == DeviceKind::Host
+            && matches!(compute, DType::F32 | DType::F64)
+            && !device.is_autodiff()
+            && cfg!(cpu_kernels);
+        let route = if host {
+            let padded: Vec<usize> = axes.iter().map(Axis::padded).collect();
+            let kernel: Vec<usize> = axes.iter().map(|a| a.m).collect();
+            let kernel = match method {
+                Method::Direct => CpuKernel::Direct,
+                Method::Fft => CpuKernel::Fft,
+                Method::Auto if CpuModel::of(compute).nd_fft_is_cheaper(&padded, &kernel) => {
+                    CpuKernel::Fft
+                }
+                Method::Auto => CpuKernel::Direct,
+            };
+            SignalRoute::Host {
+                kernel,
+                guarded: method == Method::Auto,
+            }
+        } else {
+            SignalRoute::BurnConv
+        };
+        Ok(SignalPlan {
+            dtype,
+            compute,
+            route,
         })
     }
 }

@@ -19,6 +19,7 @@ mod fft;
 #[cfg(cpu_grads)]
 mod grad;
 pub(crate) mod handoff;
+pub(crate) mod nd;
 pub(crate) mod real;
 mod rows;
 pub(crate) mod simd;

@@ -12,7 +12,8 @@
 //! - [`measure`]: the signal's measurements, in one vectorised pass or inside the FFT's reads;
 //! - [`host`]: the decision and the edge repair of the host FFT;
 //! - [`edges`]: the magnitudes of the edge outputs' own terms (host and device);
-//! - `device`: the device FFT's probe and edge repair (wgpu).
+//! - `device`: the device FFT's probe and edge repair (wgpu);
+//! - [`nd`]: the N-D host FFT's check, output by output (`burn_npconv::signal`).
 
 #[cfg(feature = "wgpu")]
 pub(crate) mod device;
@@ -21,6 +22,8 @@ pub(crate) mod edges;
 pub(crate) mod host;
 #[cfg(cpu_kernels)]
 pub(crate) mod measure;
+#[cfg(cpu_kernels)]
+pub(crate) mod nd;
 
 /// The accuracy model of the FFT paths under `Method::Auto`: an FFT computing in a type of
 /// epsilon `ε_U`, for inputs of epsilon `ε_T`, stays within a small multiple of

@@ -17,5 +17,6 @@ mod properties;
 #[cfg(feature = "remote")]
 mod remote;
 mod save_load;
+mod signal;
 mod streaming;
 mod training;

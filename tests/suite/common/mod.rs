@@ -4,6 +4,7 @@
 
 pub mod fixtures;
 pub mod oracle;
+pub mod scipy;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use burn_npconv::{BackendKind, BackendKindError};

@@ -1,0 +1,63 @@
+//! The N-D direct kernel: every output is the sum of all of the kernel's terms, in the
+//! kernel's order (outer axes first), as SciPy's direct sum.
+
+use rayon::prelude::*;
+
+use super::Dims;
+use crate::cost::SERIAL_MACS;
+use crate::cpu::Real;
+
+/// The `valid` sliding dot product of `a` (shape `d.p`) with `k` (shape `d.m`): shape `d.out()`.
+/// One task per output row (the last axis); the row is accumulated one kernel row at a time.
+pub(crate) fn direct<T: Real>(a: &[T], k: &[T], d: Dims) -> Vec<T> {
+    let [l0, l1, l2] = d.out();
+    let mut out = vec![T::zero(); l0 * l1 * l2];
+    let row = |r: usize, y: &mut [T]| {
+        // Written before it is read (see `cpu`'s documentation).
+        y.fill(T::zero());
+        let (i0, i1) = (r / l1, r % l1);
+        for k0 in 0..d.m[0] {
+            for k1 in 0..d.m[1] {
+                let a_row = &a[((i0 + k0) * d.p[1] + i1 + k1) * d.p[2]..][..d.p[2]];
+                let k_row = &k[(k0 * d.m[1] + k1) * d.m[2]..][..d.m[2]];
+                accumulate(y, a_row, k_row);
+            }
+        }
+    };
+    if d.out_len().saturating_mul(d.taps()) < SERIAL_MACS {
+        out.chunks_mut(l2).enumerate().for_each(|(r, y)| row(r, y));
+    } else {
+        out.par_chunks_mut(l2)
+            .enumerate()
+            .for_each(|(r, y)| row(r, y));
+    }
+    out
+}
+
+/// `y[j] += Σ_t a[j + t] · w[t]`, term by term in `t` (each output's terms in order).
+#[inline]
+fn accumulate<T: Real>(y: &mut [T], a: &[T], w: &[T]) {
+    let l = y.len();
+    for (t, &wt) in w.iter().enumerate() {
+        for (yj, &aj) in y.iter_mut().zip(&a[t..t + l]) {
+            *yj = *yj + aj * wt;
+        }
+    }
+}
+
+/// Output `i` (flat index into `d.out()`) alone, summed as [`direct`] sums it.
+pub(crate) fn direct_at<T: Real>(a: &[T], k: &[T], d: Dims, i: usize) -> T {
+    let [_, l1, l2] = d.out();
+    let (i0, i1, i2) = (i / (l1 * l2), (i / l2) % l1, i % l2);
+    let mut sum = T::zero();
+    for k0 in 0..d.m[0] {
+        for k1 in 0..d.m[1] {
+            let a_row = &a[((i0 + k0) * d.p[1] + i1 + k1) * d.p[2] + i2..][..d.m[2]];
+            let k_row = &k[(k0 * d.m[1] + k1) * d.m[2]..][..d.m[2]];
+            for (&x, &w) in a_row.iter().zip(k_row) {
+                sum = sum + x * w;
+            }
+        }
+    }
+    sum
+}

@@ -1,0 +1,248 @@
+//! SciPy's `scipy.signal.convolve`, `correlate`, `convolve2d` and `correlate2d` on Burn tensors
+//! of rank 1 to 3: images and volumes, exactly as SciPy computes them.
+//!
+//! | SciPy | here |
+//! |---|---|
+//! | `scipy.signal.convolve(in1, in2, mode)` | [`convolve`]`(in1, in2, mode)` |
+//! | `scipy.signal.correlate(in1, in2, mode)` | [`correlate`]`(in1, in2, mode)` |
+//! | `… , method="direct" / "fft" / "auto"` | [`convolve_with`]`(in1, in2, Options::new(mode).with_method(..))` |
+//! | `scipy.signal.convolve2d(in1, in2, mode, boundary="fill", fillvalue=c)` | [`convolve2d`]`(in1, in2, mode, Boundary::Constant(c))` |
+//! | `… , boundary="wrap"` / `"symm"` | `Boundary::Wrap` / `Boundary::Symmetric` |
+//! | `scipy.signal.correlate2d(..)` | [`correlate2d`] (same arguments) |
+//!
+//! # SciPy's semantics, not NumPy's
+//! - `same` has `in1`'s shape, whichever input is larger. (In 1-D, NumPy's `same` has the
+//!   longer input's length: [`crate::convolve`] keeps NumPy's rule, these functions SciPy's.)
+//! - `valid` slides the smaller input inside the larger: `in2` may be the larger one, if it is
+//!   at least as large in every axis; when neither input is,
+//!   [`ConvolveError::ValidShapes`] (SciPy's `ValueError`).
+//! - `same`'s window for an even kernel length `M` starts at `floor((M-1)/2)` of the `full`
+//!   output on each axis, except in [`correlate2d`], where it starts at `ceil((M-1)/2)` (a 7x9
+//!   image with a 4x2 kernel: `correlate2d` keeps `full[2.., 1..]`, `correlate`
+//!   `full[1.., 0..]`). [`convolve2d`] and [`convolve`] agree.
+//! - [`Mode::Causal`](crate::Mode::Causal) is this crate's own: `full[:N1, :N2, ...]` on every
+//!   axis.
+//! - An empty input is [`ConvolveError::EmptyInput`] (SciPy 1.17 has no consistent answer
+//!   there: broadcast errors, or empty outputs of odd shapes).
+//! - Dtypes are promoted like `np.result_type` (f32 with f64 gives f64); half precision
+//!   computes in f32 and returns its own dtype.
+//!
+//! # NaN and infinities
+//! Every method puts NaN and `±inf` where SciPy's direct sum does. In N-D that sum multiplies
+//! every kernel term by the zero-padded input, so an infinite kernel value meets the padding's
+//! zeros (`inf · 0` is NaN) in `full` and `same`: `convolve([[1, 2], [3, 4]], [[1, inf]],
+//! "full")` has a NaN column where SciPy's has one. Which input is zero-padded follows SciPy's
+//! own swaps (in `full`, the input with fewer elements is the kernel). In 1-D, SciPy hands
+//! `full`, `valid` and `same` with `len(in1) >= len(in2)` to NumPy, whose sum has no padding
+//! terms; those calls run this crate's NumPy functions and follow NumPy's rule.
+//!
+//! # Boundaries
+//! With a [`Boundary`] other than zeros, `op(in1, in2)` is
+//! `op(np.pad(in1, pads, mode=rule), in2, "valid")`, `pads` the zero padding of SciPy's
+//! window on each axis (so [`Boundary::Zeros`] is SciPy's own result, and in 2-D the rules
+//! reproduce `convolve2d`'s `fill`, `wrap` and `symm`). [`Boundary::Reflect`] and
+//! [`Boundary::Edge`] go beyond SciPy, defined the same way.
+//!
+//! # Methods
+//! - [`Method::Direct`](crate::Method::Direct): SciPy's direct sum.
+//! - [`Method::Fft`](crate::Method::Fft): an N-D real FFT. Its error is spread over the
+//!   whole array in proportion to the largest values: outputs much smaller than that (a
+//!   quiet region next to a loud one, an exact silence) are not within the direct sum's error
+//!   of their own terms. NaN, infinities and overflow are still SciPy's.
+//! - [`Method::Auto`](crate::Method::Auto) (the default): the FFT where the cost model
+//!   expects it to be faster, behind an accuracy guard that checks each output against the
+//!   magnitudes of its own terms and sums directly the outputs the FFT would get wrong (or
+//!   moves the FFT to f64, or to the direct kernel): every output within a small multiple of
+//!   `ε · Σ |in1| |in2|` over its own terms, whatever the magnitudes.
+//!
+//! On flex and ndarray the host kernels run (f32 and f64). On wgpu, a remote device, and any
+//! autodiff device (whose gradients then flow through the call), Burn's
+//! `conv1d`/`conv2d`/`conv3d` computes the direct sum.
+//!
+//! # Example: blurring an image
+//! ```
+//! use burn::tensor::{Device, Tensor};
+//! use burn_npconv::{Boundary, Mode, signal};
+//!
+//! let device = Device::flex();
+//! let image = Tensor::<2>::from_floats([[0.0, 0.0, 0.0], [0.0, 9.0, 0.0], [0.0, 0.0, 0.0]], &device);
+//! let blur = Tensor::<2>::ones([3, 3], &device) / 9.0;
+//! // scipy.signal.convolve2d(image, blur, "same", boundary="symm")
+//! let y = signal::convolve2d(image, blur, Mode::Same, Boundary::Symmetric)?;
+//! assert_eq!(y.dims(), [3, 3]);
+//! let values: Vec<f32> = y.into_data().iter::<f32>().collect();
+//! assert!(values.iter().all(|v| (v - 1.0).abs() < 1e-6));
+//! # Ok::<(), burn_npconv::ConvolveError>(())
+//! ```
+
+mod layout;
+mod run;
+
+use burn::tensor::Tensor;
+
+use crate::boundary::Boundary;
+use crate::error::ConvolveError;
+use crate::method::Method;
+use crate::mode::{Mode, Operation};
+use layout::Family;
+
+/// The options of [`convolve_with`] and [`correlate_with`]: SciPy's `mode` and `method`, and
+/// the boundary rule.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Options {
+    /// SciPy's `mode`. Default [`Mode::Full`], as in SciPy.
+    pub mode: Mode,
+    /// How the call is computed. Default [`Method::Auto`].
+    pub method: Method,
+    /// What `in1` is outside its samples. Default [`Boundary::Zeros`], SciPy's.
+    pub boundary: Boundary,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self::new(Mode::Full)
+    }
+}
+
+impl Options {
+    /// `mode`, [`Method::Auto`], [`Boundary::Zeros`].
+    pub fn new(mode: Mode) -> Self {
+        Self {
+            mode,
+            method: Method::Auto,
+            boundary: Boundary::Zeros,
+        }
+    }
+
+    /// Sets the method (SciPy's `method=`: `"direct"`, `"fft"`, `"auto"`).
+    pub fn with_method(mut self, method: Method) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// Sets the boundary rule: `op(np.pad(in1, pads, mode=boundary), in2, "valid")`, `pads`
+    /// the zero padding of the mode's window.
+    pub fn with_boundary(mut self, boundary: Boundary) -> Self {
+        self.boundary = boundary;
+        self
+    }
+}
+
+/// `scipy.signal.convolve(in1, in2, mode)`: the N-dimensional convolution (`in2` flipped on
+/// every axis), for ranks 1 to 3.
+///
+/// # Shapes
+/// `in1` and `in2` of one rank, on one device; returns, per axis, `N1 + N2 - 1` (full), `N1`
+/// (same and causal) or `|N1 - N2| + 1` (valid).
+///
+/// # Errors
+/// [`ConvolveError::EmptyInput`], [`ConvolveError::ValidShapes`], [`ConvolveError::Rank`],
+/// [`ConvolveError::DeviceMismatch`], [`ConvolveError::UnsupportedDType`].
+///
+/// # Example
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use burn_npconv::{Mode, signal};
+///
+/// let device = Device::flex();
+/// let a = Tensor::<2>::from_floats([[1.0, 2.0], [3.0, 4.0]], &device);
+/// let k = Tensor::<2>::from_floats([[0.0, 1.0]], &device);
+/// // scipy.signal.convolve([[1, 2], [3, 4]], [[0, 1]]) == [[0, 1, 2], [0, 3, 4]]
+/// let y = signal::convolve(a, k, Mode::Full)?;
+/// assert_eq!(y.into_data().iter::<f32>().collect::<Vec<_>>(), [0.0, 1.0, 2.0, 0.0, 3.0, 4.0]);
+/// # Ok::<(), burn_npconv::ConvolveError>(())
+/// ```
+pub fn convolve<const D: usize>(
+    in1: Tensor<D>,
+    in2: Tensor<D>,
+    mode: Mode,
+) -> Result<Tensor<D>, ConvolveError> {
+    convolve_with(in1, in2, Options::new(mode))
+}
+
+/// `scipy.signal.correlate(in1, in2, mode)`: the N-dimensional cross-correlation (`in2` not
+/// flipped), for ranks 1 to 3.
+///
+/// # Shapes
+/// As [`convolve`].
+///
+/// # Errors
+/// As [`convolve`].
+pub fn correlate<const D: usize>(
+    in1: Tensor<D>,
+    in2: Tensor<D>,
+    mode: Mode,
+) -> Result<Tensor<D>, ConvolveError> {
+    correlate_with(in1, in2, Options::new(mode))
+}
+
+/// [`convolve`] with a method and a boundary rule (`scipy.signal.convolve(in1, in2, mode,
+/// method)`).
+///
+/// # Shapes
+/// As [`convolve`].
+///
+/// # Errors
+/// As [`convolve`].
+pub fn convolve_with<const D: usize>(
+    in1: Tensor<D>,
+    in2: Tensor<D>,
+    options: Options,
+) -> Result<Tensor<D>, ConvolveError> {
+    run::run(in1, in2, Operation::Convolution, options, Family::Nd)
+}
+
+/// [`correlate`] with a method and a boundary rule (`scipy.signal.correlate(in1, in2, mode,
+/// method)`).
+///
+/// # Shapes
+/// As [`convolve`].
+///
+/// # Errors
+/// As [`convolve`].
+pub fn correlate_with<const D: usize>(
+    in1: Tensor<D>,
+    in2: Tensor<D>,
+    options: Options,
+) -> Result<Tensor<D>, ConvolveError> {
+    run::run(in1, in2, Operation::Correlation, options, Family::Nd)
+}
+
+/// `scipy.signal.convolve2d(in1, in2, mode, boundary, fillvalue)`: `boundary="fill",
+/// fillvalue=c` is [`Boundary::Constant`]`(c)` (or [`Boundary::Zeros`]), `"wrap"`
+/// [`Boundary::Wrap`], `"symm"` [`Boundary::Symmetric`]; [`Boundary::Reflect`] and
+/// [`Boundary::Edge`] go beyond SciPy. `Method::Auto`.
+///
+/// # Shapes
+/// `in1` `[H1, W1]`, `in2` `[H2, W2]`; returns `[H1 + H2 - 1, W1 + W2 - 1]` (full), `[H1, W1]`
+/// (same and causal) or `[|H1 - H2| + 1, |W1 - W2| + 1]` (valid).
+///
+/// # Errors
+/// As [`convolve`].
+pub fn convolve2d(
+    in1: Tensor<2>,
+    in2: Tensor<2>,
+    mode: Mode,
+    boundary: Boundary,
+) -> Result<Tensor<2>, ConvolveError> {
+    let options = Options::new(mode).with_boundary(boundary);
+    run::run(in1, in2, Operation::Convolution, options, Family::TwoD)
+}
+
+/// `scipy.signal.correlate2d(in1, in2, mode, boundary, fillvalue)`, with [`convolve2d`]'s
+/// boundaries. Its `same` window for an even kernel length `M` starts at `ceil((M-1)/2)`.
+///
+/// # Shapes
+/// As [`convolve2d`].
+///
+/// # Errors
+/// As [`convolve`].
+pub fn correlate2d(
+    in1: Tensor<2>,
+    in2: Tensor<2>,
+    mode: Mode,
+    boundary: Boundary,
+) -> Result<Tensor<2>, ConvolveError> {
+    let options = Options::new(mode).with_boundary(boundary);
+    run::run(in1, in2, Operation::Correlation, options, Family::TwoD)
+}
