@@ -636,6 +636,39 @@ mod tests {
         assert_eq!(p.out_len(), g.out_len());
     }
 
+    #[cfg(feature = "flex")]
+    #[test]
+    fn images_take_the_fft_where_the_model_expects_it_faster() {
+        let axis = |n: usize, m: usize| Axis::window(n, m, (m - 1) / 2, n);
+        let plan = |n, m, method| {
+            SignalPlan::new(
+                &Device::flex(),
+                (DType::F32, DType::F32),
+                &[axis(n, m), axis(n, m)],
+                method,
+            )
+            .unwrap()
+            .route
+        };
+        let host = |kernel, guarded| SignalRoute::Host { kernel, guarded };
+        assert_eq!(plan(128, 31, Method::Auto), host(CpuKernel::Fft, true));
+        assert_eq!(plan(128, 3, Method::Auto), host(CpuKernel::Direct, true));
+        assert_eq!(plan(128, 3, Method::Fft), host(CpuKernel::Fft, false));
+        assert_eq!(
+            plan(128, 31, Method::Direct),
+            host(CpuKernel::Direct, false)
+        );
+        // Gradients flow through Burn's convolution on an autodiff device.
+        let autodiff = SignalPlan::new(
+            &Device::flex().autodiff(),
+            (DType::F32, DType::F32),
+            &[axis(128, 31)],
+            Method::Auto,
+        )
+        .unwrap();
+        assert_eq!(autodiff.route, SignalRoute::BurnConv);
+    }
+
     #[test]
     fn streams_pick_partitions_for_long_kernels() {
         assert_eq!(

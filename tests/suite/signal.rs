@@ -454,3 +454,99 @@ on_every_backend! {
             .unwrap();
     }
 }
+
+/// `scipy.signal.convolve(a, k, "same")` in 2-D exactly (compensated f64 sums of the same
+/// values), and each output's `S_i = Σ |a| |k|` over its own terms.
+fn exact_same_2d(a: &Array, k: &Array) -> (Vec<f64>, Vec<f64>) {
+    let ([n0, n1], [m0, m1]) = ([a.shape[0], a.shape[1]], [k.shape[0], k.shape[1]]);
+    let (s0, s1) = ((m0 - 1) / 2, (m1 - 1) / 2);
+    let mut out = Vec::with_capacity(n0 * n1);
+    let mut mags = Vec::with_capacity(n0 * n1);
+    for i0 in 0..n0 {
+        for i1 in 0..n1 {
+            let (f0, f1) = (i0 + s0, i1 + s1); // full-output index
+            let (mut sum, mut comp, mut mag) = (0.0f64, 0.0f64, 0.0f64);
+            for t0 in f0.saturating_sub(m0 - 1)..=f0.min(n0 - 1) {
+                for t1 in f1.saturating_sub(m1 - 1)..=f1.min(n1 - 1) {
+                    let p = a.data[t0 * n1 + t1] * k.data[(f0 - t0) * m1 + (f1 - t1)];
+                    let s = sum + p;
+                    comp += if sum.abs() >= p.abs() {
+                        (sum - s) + p
+                    } else {
+                        (p - s) + sum
+                    };
+                    sum = s;
+                    mag += p.abs();
+                }
+            }
+            out.push(sum + comp);
+            mags.push(mag);
+        }
+    }
+    (out, mags)
+}
+
+/// Seeded noise in (-1, 1), rounded to f32.
+fn noise(len: usize, seed: u64) -> Vec<f64> {
+    crate::common::seeded(seed)
+        .take(len)
+        .map(|s| f64::from((2.0 * ((s >> 11) as f64 / (1u64 << 53) as f64) - 1.0) as f32))
+        .collect()
+}
+
+on_every_backend! {
+    /// `Method::Auto` on images where the host takes the FFT (128x128, a 31x31 kernel): every
+    /// output within 32 ε of its own terms' magnitudes, whatever the magnitudes (a 1e7 spike in
+    /// unit noise, a quiet quarter at 1e-6, 12 decades of magnitudes, an exact silence), in f32
+    /// and f64.
+    fn auto_keeps_the_accuracy_of_each_output(device: &Device) {
+        let (n, m) = (128, 31);
+        let kernel = Array { shape: vec![m, m], data: noise(m * m, 11) };
+        let mut spike = noise(n * n, 12);
+        spike[n * n / 2 + n / 2] = 1e7;
+        let quiet: Vec<f64> = noise(n * n, 13)
+            .into_iter()
+            .enumerate()
+            .map(|(i, x)| if (i / n) < n / 2 && (i % n) < n / 2 { f64::from((x * 1e-6) as f32) } else { x })
+            .collect();
+        let log_uniform: Vec<f64> = noise(n * n, 14)
+            .into_iter()
+            .zip(noise(n * n, 15))
+            .map(|(u, s)| f64::from((s.signum() * 10f64.powf(6.0 * u)) as f32))
+            .collect();
+        let mut silence = noise(n * n, 16);
+        for i in 0..n * n {
+            if (30..90).contains(&(i / n)) && (30..90).contains(&(i % n)) {
+                silence[i] = 0.0;
+            }
+        }
+        let images = [
+            ("noise", noise(n * n, 17)),
+            ("a spike of 1e7 in unit noise", spike),
+            ("a quiet quarter (1e-6)", quiet),
+            ("12 decades of magnitudes", log_uniform),
+            ("a 60x60 silence", silence),
+        ];
+        for dtype in [DType::F32, DType::F64] {
+            if !device.supports_dtype(dtype) {
+                continue;
+            }
+            let eps = if dtype == DType::F64 { f64::EPSILON } else { f64::from(f32::EPSILON) };
+            for (name, data) in &images {
+                let image = Array { shape: vec![n, n], data: data.clone() };
+                let (exact, mags) = exact_same_2d(&image, &kernel);
+                let got = call("convolve", &image, &kernel, Options::new(Mode::Same), dtype, device).unwrap();
+                let mut worst = 0.0f64;
+                for (i, ((g, e), s)) in got.data.iter().zip(&exact).zip(&mags).enumerate() {
+                    let err = (g - e).abs();
+                    if *s == 0.0 {
+                        assert_eq!(err, 0.0, "{name} in {dtype:?}: output {i} is {g} where every term is 0");
+                        continue;
+                    }
+                    worst = worst.max(err / (eps * s));
+                }
+                assert!(worst <= 32.0, "{name} in {dtype:?}: an output is {worst:.1} ε of its own terms away");
+            }
+        }
+    }
+}
