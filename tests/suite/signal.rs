@@ -515,9 +515,9 @@ on_every_backend! {
             .map(|(u, s)| f64::from((s.signum() * 10f64.powf(6.0 * u)) as f32))
             .collect();
         let mut silence = noise(n * n, 16);
-        for i in 0..n * n {
+        for (i, v) in silence.iter_mut().enumerate() {
             if (30..90).contains(&(i / n)) && (30..90).contains(&(i % n)) {
-                silence[i] = 0.0;
+                *v = 0.0;
             }
         }
         let images = [

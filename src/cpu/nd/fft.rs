@@ -5,7 +5,10 @@
 //! The spectrum of an array `[f0][f1][f2]` is kept as `[h][f1][f0]` (`h = f2 / 2 + 1`): the
 //! real transform runs on rows of the last axis, then each plane is transposed so that the
 //! next axis's transforms run on contiguous rows, and so on; the inverse runs the same steps
-//! backwards.
+//! backwards and transforms back only the rows that hold outputs. A call works in four
+//! spectrum-sized buffers, allocated once: fresh pages cost more than the transforms
+//! (`perf`: page faults and zeroing were a third of a 1024x1024 call when each step had its
+//! own buffer).
 
 use rayon::prelude::*;
 use realfft::num_complex::Complex;
@@ -17,26 +20,24 @@ use crate::cpu::Real;
 use crate::cpu::real::to;
 use crate::fft_plans::{complex_plan, plans};
 
+/// A spectrum-sized buffer.
+type Buf<U> = Vec<Complex<U>>;
+
 /// Transforms of one shape.
-pub(crate) struct NdFft {
+struct NdFft {
     /// Transform lengths, outermost axis first.
     f: [usize; 3],
 }
 
 impl NdFft {
-    /// Transforms of lengths `f` (the last even or 1).
-    pub(crate) fn new(f: [usize; 3]) -> NdFft {
-        NdFft { f }
-    }
-
-    /// Complex values in a spectrum.
-    fn spectrum_len(&self) -> usize {
-        self.h() * self.f[0] * self.f[1]
-    }
-
     /// Complex values per row of the last axis's transform.
     fn h(&self) -> usize {
         self.f[2] / 2 + 1
+    }
+
+    /// Complex values in a spectrum.
+    fn len(&self) -> usize {
+        self.h() * self.f[0] * self.f[1]
     }
 
     /// Whether the work is too small to wake rayon's workers.
@@ -44,17 +45,24 @@ impl NdFft {
         self.f.iter().product::<usize>() < SERIAL_FFT_POINTS
     }
 
-    /// The spectrum of `x` (shape `shape`, each axis at most `f`'s), zero-padded to `f`.
-    pub(crate) fn forward<T: Real, U: Real>(&self, x: &[T], shape: [usize; 3]) -> Vec<Complex<U>> {
+    /// The spectrum of `x` (shape `shape`, each axis at most `f`'s), zero-padded to `f`, into
+    /// `out`; `t` is scratch.
+    fn forward<T: Real, U: Real>(
+        &self,
+        x: &[T],
+        shape: [usize; 3],
+        out: &mut Buf<U>,
+        t: &mut Buf<U>,
+    ) {
         let [f0, f1, f2] = self.f;
         let h = self.h();
-        // Rows of the last axis: real transforms, zero rows left zero.
-        let mut c = vec![Complex::new(U::zero(), U::zero()); f0 * f1 * h];
         let (r2c, _) = plans::<U>(f2);
-        let row = |(r, out): (usize, &mut [Complex<U>]),
-                   (buf, scratch): &mut (Vec<U>, Vec<Complex<U>>)| {
+        let zero = Complex::new(U::zero(), U::zero());
+        // Rows of the last axis, `[f0][f1][h]`, in `t`; zero rows stay zero.
+        let row = |(r, spec): (usize, &mut [Complex<U>]), (buf, scratch): &mut (Vec<U>, Buf<U>)| {
             let (i0, i1) = (r / f1, r % f1);
             if i0 >= shape[0] || i1 >= shape[1] {
+                spec.fill(zero);
                 return;
             }
             let src = &x[(i0 * shape[1] + i1) * shape[2]..][..shape[2]];
@@ -62,56 +70,68 @@ impl NdFft {
             for (b, &v) in buf.iter_mut().zip(src) {
                 *b = to(v);
             }
-            r2c.process_with_scratch(buf, out, scratch)
+            r2c.process_with_scratch(buf, spec, scratch)
                 .expect("buffers of the planned lengths");
         };
         let init = || (vec![U::zero(); f2], r2c.make_scratch_vec());
         if self.serial() {
             let mut s = init();
-            c.chunks_mut(h).enumerate().for_each(|r| row(r, &mut s));
+            t.chunks_mut(h).enumerate().for_each(|r| row(r, &mut s));
         } else {
-            c.par_chunks_mut(h)
+            t.par_chunks_mut(h)
                 .enumerate()
                 .for_each_init(init, |s, r| row(r, s));
         }
-        // [f0][f1][h] -> [f0][h][f1], transforms along axis 1.
-        let mut c = self.transpose_planes(c, f1, h);
-        self.complex_rows(&mut c, f1, FftDirection::Forward);
-        // [f0][h f1] -> [h f1][f0], transforms along axis 0.
-        let mut c = transpose(c, f0, h * f1, self.serial());
-        self.complex_rows(&mut c, f0, FftDirection::Forward);
-        c
+        // `[f0][f1][h]` -> `[f0][h][f1]` (in `out`), transforms along axis 1.
+        self.transpose(t, out, f0, f1, h);
+        self.complex_rows(out, f1, FftDirection::Forward);
+        // `[h f1]` columns of `[f0]` rows -> `[h f1][f0]` (in `t`), transforms along axis 0.
+        self.transpose(out, t, 1, f0, h * f1);
+        self.complex_rows(t, f0, FftDirection::Forward);
+        std::mem::swap(out, t);
     }
 
-    /// The real array `[f0][f1][f2]` whose spectrum is `c`, times `f0 · f1 · f2`.
-    pub(crate) fn inverse<U: Real>(&self, mut c: Vec<Complex<U>>) -> Vec<U> {
+    /// The `valid` outputs (shape `d.out()`) of the real array whose spectrum is `spec`, times
+    /// `scale`, in `T`; `spec` and `t` are scratch.
+    fn inverse_valid<T: Real, U: Real>(
+        &self,
+        spec: &mut Buf<U>,
+        t: &mut Buf<U>,
+        d: Dims,
+        scale: U,
+    ) -> Vec<T> {
         let [f0, f1, f2] = self.f;
         let h = self.h();
-        debug_assert_eq!(c.len(), self.spectrum_len());
-        self.complex_rows(&mut c, f0, FftDirection::Inverse);
-        let mut c = transpose(c, h * f1, f0, self.serial());
-        self.complex_rows(&mut c, f1, FftDirection::Inverse);
-        let mut c = self.transpose_planes(c, h, f1);
+        self.complex_rows(spec, f0, FftDirection::Inverse);
+        self.transpose(spec, t, 1, h * f1, f0);
+        self.complex_rows(t, f1, FftDirection::Inverse);
+        self.transpose(t, spec, f0, h, f1);
+        // `spec` is `[f0][f1][h]`: the rows that hold outputs, back to real values.
         let (_, c2r) = plans::<U>(f2);
-        let mut out = vec![U::zero(); f0 * f1 * f2];
-        let row = |(spec, y): (&mut [Complex<U>], &mut [U]), scratch: &mut Vec<Complex<U>>| {
+        let [l0, l1, l2] = d.out();
+        let mut out = vec![T::zero(); l0 * l1 * l2];
+        let row = |(r, y): (usize, &mut [T]), (buf, scratch): &mut (Vec<U>, Buf<U>)| {
+            let (i0, i1) = (r / l1, r % l1);
+            let src = &spec[(i0 * f1 + i1) * h..][..h];
+            let mut row: Buf<U> = src.to_vec();
             // A real array's spectrum: the imaginary parts of DC and Nyquist are zero.
-            spec[0].im = U::zero();
+            row[0].im = U::zero();
             if f2.is_multiple_of(2) {
-                spec[h - 1].im = U::zero();
+                row[h - 1].im = U::zero();
             }
-            c2r.process_with_scratch(spec, y, scratch)
+            c2r.process_with_scratch(&mut row, buf, scratch)
                 .expect("buffers of the planned lengths");
+            for (o, &v) in y.iter_mut().zip(buf.iter()) {
+                *o = to::<U, T>(v * scale);
+            }
         };
-        let init = || c2r.make_scratch_vec();
+        let init = || (vec![U::zero(); f2], c2r.make_scratch_vec());
         if self.serial() {
             let mut s = init();
-            c.chunks_mut(h)
-                .zip(out.chunks_mut(f2))
-                .for_each(|r| row(r, &mut s));
+            out.chunks_mut(l2).enumerate().for_each(|r| row(r, &mut s));
         } else {
-            c.par_chunks_mut(h)
-                .zip(out.par_chunks_mut(f2))
+            out.par_chunks_mut(l2)
+                .enumerate()
                 .for_each_init(init, |s, r| row(r, s));
         }
         out
@@ -134,104 +154,83 @@ impl NdFft {
         }
     }
 
-    /// Each of the `f0` planes of `c`, `[rows][cols]`, transposed to `[cols][rows]`.
-    fn transpose_planes<U: Real>(
+    /// Each of the `planes` planes of `src`, `[rows][cols]`, transposed into `dst` as
+    /// `[cols][rows]`.
+    fn transpose<U: Real>(
         &self,
-        c: Vec<Complex<U>>,
+        src: &[Complex<U>],
+        dst: &mut [Complex<U>],
+        planes: usize,
         rows: usize,
         cols: usize,
-    ) -> Vec<Complex<U>> {
+    ) {
         if rows == 1 || cols == 1 {
-            return c;
+            dst.copy_from_slice(src);
+            return;
         }
         let plane = rows * cols;
-        let mut out = vec![Complex::new(U::zero(), U::zero()); c.len()];
-        let one =
-            |(src, dst): (&[Complex<U>], &mut [Complex<U>])| transpose_into(src, dst, rows, cols);
-        if self.serial() {
-            c.chunks(plane).zip(out.chunks_mut(plane)).for_each(one);
-        } else {
-            c.par_chunks(plane)
-                .zip(out.par_chunks_mut(plane))
-                .for_each(one);
-        }
-        out
-    }
-}
-
-/// `c`, `[rows][cols]`, transposed to `[cols][rows]`.
-fn transpose<U: Real>(
-    c: Vec<Complex<U>>,
-    rows: usize,
-    cols: usize,
-    serial: bool,
-) -> Vec<Complex<U>> {
-    if rows == 1 || cols == 1 {
-        return c;
-    }
-    let mut out = vec![Complex::new(U::zero(), U::zero()); c.len()];
-    // Bands of output rows, each read from a band of input columns.
-    const BAND: usize = 64;
-    let band = |(b, dst): (usize, &mut [Complex<U>])| {
-        let c0 = b * BAND;
-        let width = dst.len() / rows;
-        for r in 0..rows {
-            for j in 0..width {
-                dst[j * rows + r] = c[r * cols + c0 + j];
+        debug_assert_eq!(src.len(), planes * plane);
+        // Bands of `BAND` output rows (input columns): each input row's segment is read
+        // contiguously and scattered into the band, which stays in cache.
+        const BAND: usize = 16;
+        let chunk = BAND * rows;
+        let band = |(b, out): (usize, &mut [Complex<U>])| {
+            let first = b * BAND; // global output row: plane `first / cols`, column `first % cols`
+            let count = out.len() / rows;
+            let mut done = 0;
+            while done < count {
+                let (p, c0) = ((first + done) / cols, (first + done) % cols);
+                let width = (cols - c0).min(count - done);
+                let src = &src[p * plane..][..plane];
+                for r in 0..rows {
+                    let line = &src[r * cols + c0..][..width];
+                    for (j, &v) in line.iter().enumerate() {
+                        out[(done + j) * rows + r] = v;
+                    }
+                }
+                done += width;
             }
-        }
-    };
-    if serial {
-        out.chunks_mut(BAND * rows).enumerate().for_each(band);
-    } else {
-        out.par_chunks_mut(BAND * rows).enumerate().for_each(band);
-    }
-    out
-}
-
-/// `src`, `[rows][cols]`, transposed into `dst`, `[cols][rows]`.
-fn transpose_into<U: Copy>(src: &[U], dst: &mut [U], rows: usize, cols: usize) {
-    for r in 0..rows {
-        for j in 0..cols {
-            dst[j * rows + r] = src[r * cols + j];
-        }
-    }
-}
-
-/// `Σ_p` the circular correlation of `a_p` with `k_p` (shapes `d.p` and `d.m`), in `U`, cut to
-/// the `valid` outputs: shape `d.out()`, in `T`. One inverse transform for all pairs.
-pub(crate) fn correlate<T: Real, U: Real>(pairs: &[(&[T], &[T])], d: Dims) -> Vec<T> {
-    let lens = crate::cost::nd_fft_lens(&d.p);
-    let f = [lens[0], lens[1], lens[2]];
-    let nd = NdFft::new(f);
-    let mut acc: Option<Vec<Complex<U>>> = None;
-    for (a, k) in pairs {
-        let sa = nd.forward::<T, U>(a, d.p);
-        let sk = nd.forward::<T, U>(k, d.m);
-        // Correlation: A · conj(K).
-        let prod =
-            |(s, (x, y)): (&mut Complex<U>, (&Complex<U>, &Complex<U>))| *s = *s + x * y.conj();
-        let mut sum = acc
-            .take()
-            .unwrap_or_else(|| vec![Complex::new(U::zero(), U::zero()); sa.len()]);
-        if nd.serial() {
-            sum.iter_mut().zip(sa.iter().zip(&sk)).for_each(prod);
+        };
+        if self.serial() {
+            dst.chunks_mut(chunk).enumerate().for_each(band);
         } else {
-            sum.par_iter_mut()
-                .zip(sa.par_iter().zip(&sk))
-                .for_each(prod);
-        }
-        acc = Some(sum);
-    }
-    let y = nd.inverse(acc.expect("at least one pair"));
-    let scale = U::one() / to::<f64, U>(f.iter().product::<usize>() as f64);
-    let [l0, l1, l2] = d.out();
-    let mut out = Vec::with_capacity(l0 * l1 * l2);
-    for i0 in 0..l0 {
-        for i1 in 0..l1 {
-            let row = &y[(i0 * f[1] + i1) * f[2]..][..l2];
-            out.extend(row.iter().map(|&v| to::<U, T>(v * scale)));
+            dst.par_chunks_mut(chunk).enumerate().for_each(band);
         }
     }
-    out
+}
+
+/// For each group of pairs, `Σ_p` the circular correlation of `a_p` with `k_p` (shapes `d.p`
+/// and `d.m`), computed in `U`, cut to the `valid` outputs: shape `d.out()`, in `T`. One
+/// inverse transform per group; four spectrum-sized buffers for the whole call.
+pub(crate) fn correlate<T: Real, U: Real>(groups: &[&[(&[T], &[T])]], d: Dims) -> Vec<Vec<T>> {
+    let lens = crate::cost::nd_fft_lens(&d.p);
+    let nd = NdFft {
+        f: [lens[0], lens[1], lens[2]],
+    };
+    let zero = Complex::new(U::zero(), U::zero());
+    let new = || vec![zero; nd.len()];
+    let (mut acc, mut xs, mut ks, mut t) = (new(), new(), new(), new());
+    let scale = U::one() / to::<f64, U>(lens.iter().product::<usize>() as f64);
+    groups
+        .iter()
+        .map(|pairs| {
+            acc.fill(zero);
+            for (a, k) in pairs.iter() {
+                nd.forward(a, d.p, &mut xs, &mut t);
+                nd.forward(k, d.m, &mut ks, &mut t);
+                // Correlation: A · conj(K).
+                let prod = |(s, (x, y)): (&mut Complex<U>, (&Complex<U>, &Complex<U>))| {
+                    *s = *s + x * y.conj()
+                };
+                if nd.serial() {
+                    acc.iter_mut().zip(xs.iter().zip(&ks)).for_each(prod);
+                } else {
+                    acc.par_iter_mut()
+                        .zip(xs.par_iter().zip(&ks))
+                        .for_each(prod);
+                }
+            }
+            nd.inverse_valid(&mut acc, &mut t, d, scale)
+        })
+        .collect()
 }

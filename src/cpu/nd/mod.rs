@@ -86,17 +86,16 @@ fn guarded_fft<T: Real>(a: &[T], k: &[T], d: Dims) -> Vec<T> {
     let (abs_a, abs_k) = (magnitudes(a), magnitudes(k));
     // The FFT and the magnitudes of each output's terms, in `U`.
     let attempt = |wide: bool| {
-        let (y, s) = if wide {
-            (
-                fft::correlate::<T, f64>(&[(a, k)], d),
-                fft::correlate::<T, f64>(&[(&abs_a, &abs_k)], d),
-            )
+        let groups: [&[(&[T], &[T])]; 2] = [&[(a, k)], &[(&abs_a, &abs_k)]];
+        let mut out = if wide {
+            fft::correlate::<T, f64>(&groups, d)
         } else {
-            (
-                fft::correlate::<T, T>(&[(a, k)], d),
-                fft::correlate::<T, T>(&[(&abs_a, &abs_k)], d),
-            )
+            fft::correlate::<T, T>(&groups, d)
         };
+        let (s, y) = (
+            out.pop().expect("two groups"),
+            out.pop().expect("two groups"),
+        );
         match check(a, k, d, (&y, &s), wide) {
             Verdict::Accept(bad) => {
                 let mut y = y;
@@ -135,7 +134,9 @@ fn forced_fft<T: Real>(a: &[T], k: &[T], d: Dims) -> Vec<T> {
         zeroed_a = zeroed(a);
         &zeroed_a
     };
-    let mut y = fft::correlate::<T, T>(&[(a_fft, k)], d);
+    let mut y = fft::correlate::<T, T>(&[&[(a_fft, k)]], d)
+        .pop()
+        .expect("one group");
     let overflow: Vec<usize> = (0..y.len()).filter(|&i| !y[i].is_finite()).collect();
     let mut redo = marked;
     redo.extend(overflow);
