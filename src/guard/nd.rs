@@ -13,7 +13,7 @@
 
 use crate::cost::nd_fft_lens;
 use crate::cpu::Real;
-use crate::cpu::nd::Dims;
+use crate::cpu::nd::dims::Dims;
 use crate::cpu::real::to;
 
 /// The N-D FFT's error, in units of `ε_U · max|A| · max|K| · taps` (the 1-D overlap-add's

@@ -15,14 +15,14 @@
 //!   longer input's length: [`crate::convolve`] keeps NumPy's rule, these functions SciPy's.)
 //! - `valid` slides the smaller input inside the larger: `in2` may be the larger one, if it is
 //!   at least as large in every axis; when neither input is,
-//!   [`ConvolveError::ValidShapes`] (SciPy's `ValueError`).
+//!   [`ConvolveError::ValidShapes`](crate::ConvolveError::ValidShapes) (SciPy's `ValueError`).
 //! - `same`'s window for an even kernel length `M` starts at `floor((M-1)/2)` of the `full`
 //!   output on each axis, except in [`correlate2d`], where it starts at `ceil((M-1)/2)` (a 7x9
 //!   image with a 4x2 kernel: `correlate2d` keeps `full[2.., 1..]`, `correlate`
 //!   `full[1.., 0..]`). [`convolve2d`] and [`convolve`] agree.
 //! - [`Mode::Causal`](crate::Mode::Causal) is this crate's own: `full[:N1, :N2, ...]` on every
 //!   axis.
-//! - An empty input is [`ConvolveError::EmptyInput`] (SciPy 1.17 has no consistent answer
+//! - An empty input is [`ConvolveError::EmptyInput`](crate::ConvolveError::EmptyInput) (SciPy 1.17 has no consistent answer
 //!   there: broadcast errors, or empty outputs of odd shapes).
 //! - Dtypes are promoted like `np.result_type` (f32 with f64 gives f64); half precision
 //!   computes in f32 and returns its own dtype.
@@ -37,11 +37,11 @@
 //! terms; those calls run this crate's NumPy functions and follow NumPy's rule.
 //!
 //! # Boundaries
-//! With a [`Boundary`] other than zeros, `op(in1, in2)` is
+//! With a [`Boundary`](crate::Boundary) other than zeros, `op(in1, in2)` is
 //! `op(np.pad(in1, pads, mode=rule), in2, "valid")`, `pads` the zero padding of SciPy's
-//! window on each axis (so [`Boundary::Zeros`] is SciPy's own result, and in 2-D the rules
-//! reproduce `convolve2d`'s `fill`, `wrap` and `symm`). [`Boundary::Reflect`] and
-//! [`Boundary::Edge`] go beyond SciPy, defined the same way.
+//! window on each axis (so [`Boundary::Zeros`](crate::Boundary::Zeros) is SciPy's own result, and in 2-D the rules
+//! reproduce `convolve2d`'s `fill`, `wrap` and `symm`). [`Boundary::Reflect`](crate::Boundary::Reflect) and
+//! [`Boundary::Edge`](crate::Boundary::Edge) go beyond SciPy, defined the same way.
 //!
 //! # Methods
 //! - [`Method::Direct`](crate::Method::Direct): SciPy's direct sum.
@@ -75,174 +75,10 @@
 //! # Ok::<(), burn_npconv::ConvolveError>(())
 //! ```
 
+mod functions;
 mod layout;
+mod options;
 mod run;
 
-use burn::tensor::Tensor;
-
-use crate::boundary::Boundary;
-use crate::error::ConvolveError;
-use crate::method::Method;
-use crate::mode::{Mode, Operation};
-use layout::Family;
-
-/// The options of [`convolve_with`] and [`correlate_with`]: SciPy's `mode` and `method`, and
-/// the boundary rule.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Options {
-    /// SciPy's `mode`. Default [`Mode::Full`], as in SciPy.
-    pub mode: Mode,
-    /// How the call is computed. Default [`Method::Auto`].
-    pub method: Method,
-    /// What `in1` is outside its samples. Default [`Boundary::Zeros`], SciPy's.
-    pub boundary: Boundary,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self::new(Mode::Full)
-    }
-}
-
-impl Options {
-    /// `mode`, [`Method::Auto`], [`Boundary::Zeros`].
-    pub fn new(mode: Mode) -> Self {
-        Self {
-            mode,
-            method: Method::Auto,
-            boundary: Boundary::Zeros,
-        }
-    }
-
-    /// Sets the method (SciPy's `method=`: `"direct"`, `"fft"`, `"auto"`).
-    pub fn with_method(mut self, method: Method) -> Self {
-        self.method = method;
-        self
-    }
-
-    /// Sets the boundary rule: `op(np.pad(in1, pads, mode=boundary), in2, "valid")`, `pads`
-    /// the zero padding of the mode's window.
-    pub fn with_boundary(mut self, boundary: Boundary) -> Self {
-        self.boundary = boundary;
-        self
-    }
-}
-
-/// `scipy.signal.convolve(in1, in2, mode)`: the N-dimensional convolution (`in2` flipped on
-/// every axis), for ranks 1 to 3.
-///
-/// # Shapes
-/// `in1` and `in2` of one rank, on one device; returns, per axis, `N1 + N2 - 1` (full), `N1`
-/// (same and causal) or `|N1 - N2| + 1` (valid).
-///
-/// # Errors
-/// [`ConvolveError::EmptyInput`], [`ConvolveError::ValidShapes`], [`ConvolveError::Rank`],
-/// [`ConvolveError::DeviceMismatch`], [`ConvolveError::UnsupportedDType`].
-///
-/// # Example
-/// ```
-/// use burn::tensor::{Device, Tensor};
-/// use burn_npconv::{Mode, signal};
-///
-/// let device = Device::flex();
-/// let a = Tensor::<2>::from_floats([[1.0, 2.0], [3.0, 4.0]], &device);
-/// let k = Tensor::<2>::from_floats([[0.0, 1.0]], &device);
-/// // scipy.signal.convolve([[1, 2], [3, 4]], [[0, 1]]) == [[0, 1, 2], [0, 3, 4]]
-/// let y = signal::convolve(a, k, Mode::Full)?;
-/// assert_eq!(y.into_data().iter::<f32>().collect::<Vec<_>>(), [0.0, 1.0, 2.0, 0.0, 3.0, 4.0]);
-/// # Ok::<(), burn_npconv::ConvolveError>(())
-/// ```
-pub fn convolve<const D: usize>(
-    in1: Tensor<D>,
-    in2: Tensor<D>,
-    mode: Mode,
-) -> Result<Tensor<D>, ConvolveError> {
-    convolve_with(in1, in2, Options::new(mode))
-}
-
-/// `scipy.signal.correlate(in1, in2, mode)`: the N-dimensional cross-correlation (`in2` not
-/// flipped), for ranks 1 to 3.
-///
-/// # Shapes
-/// As [`convolve`].
-///
-/// # Errors
-/// As [`convolve`].
-pub fn correlate<const D: usize>(
-    in1: Tensor<D>,
-    in2: Tensor<D>,
-    mode: Mode,
-) -> Result<Tensor<D>, ConvolveError> {
-    correlate_with(in1, in2, Options::new(mode))
-}
-
-/// [`convolve`] with a method and a boundary rule (`scipy.signal.convolve(in1, in2, mode,
-/// method)`).
-///
-/// # Shapes
-/// As [`convolve`].
-///
-/// # Errors
-/// As [`convolve`].
-pub fn convolve_with<const D: usize>(
-    in1: Tensor<D>,
-    in2: Tensor<D>,
-    options: Options,
-) -> Result<Tensor<D>, ConvolveError> {
-    run::run(in1, in2, Operation::Convolution, options, Family::Nd)
-}
-
-/// [`correlate`] with a method and a boundary rule (`scipy.signal.correlate(in1, in2, mode,
-/// method)`).
-///
-/// # Shapes
-/// As [`convolve`].
-///
-/// # Errors
-/// As [`convolve`].
-pub fn correlate_with<const D: usize>(
-    in1: Tensor<D>,
-    in2: Tensor<D>,
-    options: Options,
-) -> Result<Tensor<D>, ConvolveError> {
-    run::run(in1, in2, Operation::Correlation, options, Family::Nd)
-}
-
-/// `scipy.signal.convolve2d(in1, in2, mode, boundary, fillvalue)`: `boundary="fill",
-/// fillvalue=c` is [`Boundary::Constant`]`(c)` (or [`Boundary::Zeros`]), `"wrap"`
-/// [`Boundary::Wrap`], `"symm"` [`Boundary::Symmetric`]; [`Boundary::Reflect`] and
-/// [`Boundary::Edge`] go beyond SciPy. `Method::Auto`.
-///
-/// # Shapes
-/// `in1` `[H1, W1]`, `in2` `[H2, W2]`; returns `[H1 + H2 - 1, W1 + W2 - 1]` (full), `[H1, W1]`
-/// (same and causal) or `[|H1 - H2| + 1, |W1 - W2| + 1]` (valid).
-///
-/// # Errors
-/// As [`convolve`].
-pub fn convolve2d(
-    in1: Tensor<2>,
-    in2: Tensor<2>,
-    mode: Mode,
-    boundary: Boundary,
-) -> Result<Tensor<2>, ConvolveError> {
-    let options = Options::new(mode).with_boundary(boundary);
-    run::run(in1, in2, Operation::Convolution, options, Family::TwoD)
-}
-
-/// `scipy.signal.correlate2d(in1, in2, mode, boundary, fillvalue)`, with [`convolve2d`]'s
-/// boundaries. Its `same` window for an even kernel length `M` starts at `ceil((M-1)/2)`.
-///
-/// # Shapes
-/// As [`convolve2d`].
-///
-/// # Errors
-/// As [`convolve`].
-pub fn correlate2d(
-    in1: Tensor<2>,
-    in2: Tensor<2>,
-    mode: Mode,
-    boundary: Boundary,
-) -> Result<Tensor<2>, ConvolveError> {
-    let options = Options::new(mode).with_boundary(boundary);
-    run::run(in1, in2, Operation::Correlation, options, Family::TwoD)
-}
+pub use functions::{convolve, convolve_with, convolve2d, correlate, correlate_with, correlate2d};
+pub use options::Options;

@@ -6,8 +6,8 @@ use burn::tensor::Tensor;
 use burn::tensor::module::conv3d;
 use burn::tensor::ops::ConvOptions;
 
-use super::Options;
 use super::layout::{Family, layout};
+use super::options::Options;
 use crate::boundary::pad_axis;
 use crate::dtype::cast;
 use crate::error::ConvolveError;
@@ -59,59 +59,83 @@ pub(crate) fn run<const D: usize>(
     } else {
         (in1, in2)
     };
-    let every_axis: [usize; D] = core::array::from_fn(|i| i);
-    let flip = |t: Tensor<D>, yes: bool| if yes { t.flip(every_axis) } else { t };
-    let a = flip(cast(a, plan.compute), layout.flip_a);
-    let k = flip(cast(k, plan.compute), layout.flip_k);
-    let padded = layout.axes.iter().enumerate().fold(a, |t, (axis, ax)| {
-        pad_axis(t, axis, (ax.lo, ax.hi), options.boundary)
-    });
+    let (a, k) = (cast(a, plan.compute), cast(k, plan.compute));
     let y = match plan.route {
         #[cfg(cpu_kernels)]
         SignalRoute::Host { kernel, guarded } => {
-            host(padded, k, &layout, kernel, guarded, &device)?
+            host(a, k, &layout, options.boundary, (kernel, guarded), &device)?
         }
         #[cfg(not(cpu_kernels))]
         SignalRoute::Host { .. } => unreachable!("host routes need the CPU kernels"),
-        SignalRoute::BurnConv => burn_conv(padded, k),
+        SignalRoute::BurnConv => {
+            let every_axis: [usize; D] = core::array::from_fn(|i| i);
+            let flip = |t: Tensor<D>, yes: bool| if yes { t.flip(every_axis) } else { t };
+            let (a, k) = (flip(a, layout.flip_a), flip(k, layout.flip_k));
+            let padded = layout.axes.iter().enumerate().fold(a, |t, (axis, ax)| {
+                pad_axis(t, axis, (ax.lo, ax.hi), options.boundary)
+            });
+            flip(burn_conv(padded, k), layout.reverse_out)
+        }
     };
-    Ok(cast(flip(y, layout.reverse_out), plan.dtype))
+    Ok(cast(y, plan.dtype))
 }
 
-/// The host kernels on the padded array and the kernel, read back to host memory.
+/// The host kernels: `a` and `k` read to host memory, flipped and padded there (reversing
+/// every axis of a row-major array reverses its buffer), the output written back.
 #[cfg(cpu_kernels)]
 fn host<const D: usize>(
-    padded: Tensor<D>,
+    a: Tensor<D>,
     k: Tensor<D>,
     layout: &super::layout::Layout,
-    kernel: crate::plan::CpuKernel,
-    guarded: bool,
+    boundary: crate::boundary::Boundary,
+    (kernel, guarded): (crate::plan::CpuKernel, bool),
     device: &burn::tensor::Device,
 ) -> Result<Tensor<D>, ConvolveError> {
     use burn::tensor::TensorData;
 
-    use crate::cpu::nd::{Dims, correlate};
-    let dtype = padded.dtype();
+    use crate::cpu::nd::{Dims, correlate, pad};
+    let dtype = a.dtype();
+    // As 3-D: leading axes of length 1, without padding.
+    let three = |f: fn(&crate::geometry::Axis) -> usize, fill: usize| {
+        let mut out = [fill; 3];
+        let rank = layout.axes.len();
+        for (o, axis) in out[3 - rank..].iter_mut().zip(&layout.axes) {
+            *o = f(axis);
+        }
+        out
+    };
+    let (n, lo, hi) = (three(|x| x.n, 1), three(|x| x.lo, 0), three(|x| x.hi, 0));
     let d = Dims::new(&layout.padded_shape(), &layout.kernel_shape());
     let out: [usize; D] = layout
         .out_shape()
         .try_into()
         .expect("an output shape of the tensors' rank");
-    let read = |t: Tensor<D>| {
-        t.try_into_data().map_err(|e| ConvolveError::DeviceFailure {
-            device: format!("{device:?}"),
-            reason: format!("{e:?}"),
-        })
-    };
-    let (a, k) = (read(padded)?, read(k)?);
-    let slice_err = |e: burn::tensor::DataError| ConvolveError::DeviceFailure {
+    let failure = |reason: String| ConvolveError::DeviceFailure {
         device: format!("{device:?}"),
-        reason: format!("{e:?}"),
+        reason,
     };
+    let read = |t: Tensor<D>| t.try_into_data().map_err(|e| failure(format!("{e:?}")));
+    let (a, k) = (read(a)?, read(k)?);
     crate::dtype::with_real!(dtype, T => {
-        let a = a.as_slice::<T>().map_err(slice_err)?;
-        let k = k.as_slice::<T>().map_err(slice_err)?;
-        let y = correlate(a, k, d, kernel, guarded);
+        let a = a.as_slice::<T>().map_err(|e| failure(format!("{e:?}")))?;
+        let k = k.as_slice::<T>().map_err(|e| failure(format!("{e:?}")))?;
+        let flipped = |v: &[T], yes: bool| {
+            let mut v = v.to_vec();
+            if yes {
+                v.reverse();
+            }
+            v
+        };
+        let padded = if layout.flip_a {
+            pad(&flipped(a, true), n, lo, hi, boundary)
+        } else {
+            pad(a, n, lo, hi, boundary)
+        };
+        let k = if layout.flip_k { std::borrow::Cow::Owned(flipped(k, true)) } else { std::borrow::Cow::Borrowed(k) };
+        let mut y = correlate(&padded, &k, d, kernel, guarded);
+        if layout.reverse_out {
+            y.reverse();
+        }
         Ok(Tensor::from_data(TensorData::new(y, out), (device, dtype)))
     })
 }

@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use super::Dims;
+use super::dims::Dims;
 use crate::cost::SERIAL_MACS;
 use crate::cpu::Real;
 

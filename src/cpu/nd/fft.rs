@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use realfft::num_complex::Complex;
 use rustfft::FftDirection;
 
-use super::Dims;
+use super::dims::Dims;
 use crate::cost::SERIAL_FFT_POINTS;
 use crate::cpu::Real;
 use crate::cpu::real::to;

@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Times scipy.signal.convolve(method="auto"), fftconvolve, oaconvolve, convolve2d (2-D) and
+PyTorch's conv2d/conv3d on CPU with 2 threads on the grid of benches/signal.rs ("same" mode,
+f32 and f64), then writes docs/SIGNAL_PERFORMANCE.md from both. Run right after the Rust
+bench, on the same machine:
+
+    cargo bench --bench signal --features ndarray
+    pip install numpy scipy torch
+    python3 benches/signal_reference.py
+
+A reference that would need more than about 5e9 multiply-adds of a direct sum (convolve2d,
+PyTorch) is skipped at that point: it cannot finish in a few seconds.
+"""
+import json
+import pathlib
+import platform
+import sys
+import timeit
+
+import numpy as np
+import scipy
+import scipy.signal
+
+try:
+    import torch
+
+    torch.set_num_threads(2)
+except ImportError:  # the table then has no PyTorch column
+    torch = None
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+OURS = ROOT / "benches" / "results" / "signal.json"
+OUT_JSON = ROOT / "benches" / "results" / "signal_reference.json"
+DOC = ROOT / "docs" / "SIGNAL_PERFORMANCE.md"
+DIRECT_LIMIT = 5e9
+
+
+def best_time(fn):
+    """Median of 5 repeats of a batch of calls lasting about 0.2 s (seconds per call)."""
+    timer = timeit.Timer(fn)
+    one = timer.timeit(number=1)
+    number = max(1, int(0.2 / max(one, 1e-7)))
+    repeat = 5 if one < 2 else 3
+    runs = [t / number for t in timer.repeat(repeat=repeat, number=number)]
+    return sorted(runs)[len(runs) // 2]
+
+
+def references(rank, n, m, dtype, rng):
+    x = rng.standard_normal((n,) * rank).astype(dtype)
+    k = rng.standard_normal((m,) * rank).astype(dtype)
+    out = {
+        "scipy.signal.convolve": best_time(lambda: scipy.signal.convolve(x, k, "same", method="auto")),
+        "scipy.signal.fftconvolve": best_time(lambda: scipy.signal.fftconvolve(x, k, "same")),
+        "scipy.signal.oaconvolve": best_time(lambda: scipy.signal.oaconvolve(x, k, "same")),
+    }
+    macs = float(n) ** rank * float(m) ** rank
+    if rank == 2 and macs <= DIRECT_LIMIT:
+        out["scipy.signal.convolve2d"] = best_time(lambda: scipy.signal.convolve2d(x, k, "same"))
+    if torch is not None and macs <= DIRECT_LIMIT:
+        tx = torch.from_numpy(x)[None, None]
+        tk = torch.from_numpy(np.ascontiguousarray(k[(slice(None, None, -1),) * rank]))[None, None]
+        conv = torch.nn.functional.conv2d if rank == 2 else torch.nn.functional.conv3d
+
+        def run():
+            with torch.no_grad():
+                return conv(tx, tk, padding="same").numpy()
+
+        out["torch conv (2 threads)"] = best_time(run)
+    return out
+
+
+def fmt(s):
+    if s is None:
+        return "–"
+    return f"{s * 1e3:.2f} ms" if s >= 1e-3 else f"{s * 1e6:.0f} µs"
+
+
+def main():
+    ours = json.loads(OURS.read_text())
+    rng = np.random.default_rng(0)
+    seconds = {}
+    keys = sorted({k.split("/", 2)[2] for k in ours})
+    for dt, dtype in [("f32", np.float32), ("f64", np.float64)]:
+        for key in keys:
+            kind, n, m = key.split("-")
+            rank = 2 if kind == "2d" else 3
+            seconds[f"{dt}/{key}"] = references(rank, int(n), int(m), dtype, rng)
+            best = min(seconds[f"{dt}/{key}"].values())
+            print(f"{dt}/{key}: best reference {best * 1e3:.2f} ms", flush=True)
+    OUT_JSON.write_text(json.dumps({
+        "numpy_version": np.__version__,
+        "scipy_version": scipy.__version__,
+        "torch_version": None if torch is None else torch.__version__,
+        "python": platform.python_version(),
+        "seconds": seconds,
+    }, indent=1))
+    lines = []
+    say = lines.append
+    say("# N-D performance: `burn_npconv::signal` against SciPy and PyTorch\n")
+    say("`signal::convolve(image, kernel, \"same\")`, `Method::Auto`, random normal values, output read back to host "
+        "memory; the references on the same arrays in one run, right after the Rust bench, on one machine "
+        f"(2 cores). NumPy {np.__version__}, SciPy {scipy.__version__}"
+        + ("" if torch is None else f", PyTorch {torch.__version__} (CPU, 2 threads)") + ". "
+        "Ratio = best reference / flex (> 1: flex is faster). Produced by:\n")
+    say("```text\ncargo bench --bench signal --features ndarray\npython3 benches/signal_reference.py\n```\n")
+    misses = {"flex no slower than the best reference": [], "flex >= 2x the best reference (>= 7 taps per axis)": [],
+              "ndarray no slower than scipy.signal.convolve": []}
+    for dt in ["f32", "f64"]:
+        say(f"\n## {dt}\n")
+        say("| input | kernel | flex | ndarray | best reference | ratio flex | ndarray vs scipy.signal.convolve |")
+        say("|---|---|---|---|---|---|---|")
+        for key in keys:
+            kind, n, m = key.split("-")
+            rank = 2 if kind == "2d" else 3
+            refs = seconds[f"{dt}/{key}"]
+            best_name, best = min(refs.items(), key=lambda kv: kv[1])
+            flex = ours.get(f"flex/{dt}/{key}")
+            nd = ours.get(f"ndarray/{dt}/{key}")
+            ratio = best / flex if flex else None
+            ratio_nd = refs["scipy.signal.convolve"] / nd if nd else None
+            x = lambda v: "–" if v is None else f"{v:.2f}x"
+            shape = "×".join([n] * rank)
+            ker = "×".join([m] * rank)
+            say(f"| {shape} | {ker} | {fmt(flex)} | {fmt(nd)} | {fmt(best)} ({best_name}) | {x(ratio)} | {x(ratio_nd)} |")
+            if ratio is not None and ratio < 1.0:
+                misses["flex no slower than the best reference"].append(f"{dt} {shape} * {ker} ({ratio:.2f}x)")
+            if ratio is not None and int(m) >= 7 and ratio < 2.0:
+                misses["flex >= 2x the best reference (>= 7 taps per axis)"].append(f"{dt} {shape} * {ker} ({ratio:.2f}x)")
+            if ratio_nd is not None and ratio_nd < 1.0:
+                misses["ndarray no slower than scipy.signal.convolve"].append(f"{dt} {shape} * {ker} ({ratio_nd:.2f}x)")
+    say("\n## Targets\n")
+    for target, miss in misses.items():
+        say(f"- {target}: " + ("met at every measured point" if not miss else f"missed at {len(miss)} points: " + "; ".join(miss)))
+    DOC.write_text("\n".join(lines) + "\n")
+    print(f"wrote {DOC}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
