@@ -69,6 +69,20 @@ fn point<const D: usize>(device: &Device, dtype: DType, n: usize, m: usize) -> f
 }
 
 fn main() {
+    // `SIGNAL_BENCH=2d-1024-7,3d-64-7`: only these points (f32, flex).
+    if let Ok(only) = std::env::var("SIGNAL_BENCH") {
+        let device = Device::flex();
+        for key in only.split(',') {
+            let parts: Vec<&str> = key.split('-').collect();
+            let (n, m) = (parts[1].parse().unwrap(), parts[2].parse().unwrap());
+            let s = match parts[0] {
+                "2d" => point::<2>(&device, DType::F32, n, m),
+                _ => point::<3>(&device, DType::F32, n, m),
+            };
+            println!("flex/f32/{key}: {:.3} ms", s * 1e3);
+        }
+        return;
+    }
     let mut devices = vec![("flex", Device::flex())];
     #[cfg(feature = "ndarray")]
     #[allow(deprecated)] // burn-ndarray is deprecated upstream; our users asked for it.

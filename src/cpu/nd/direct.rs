@@ -34,9 +34,27 @@ pub(crate) fn direct<T: Real>(a: &[T], k: &[T], d: Dims) -> Vec<T> {
     out
 }
 
-/// `y[j] += Σ_t a[j + t] · w[t]`, term by term in `t` (each output's terms in order).
-#[inline]
+/// `y[j] += Σ_t a[j + t] · w[t]`, term by term in `t` (each output's terms in order): in
+/// 256-bit vectors where the CPU has AVX2 (the one place that picks the SIMD level decides,
+/// `cpu::simd::Isa`). A multiply and an add per term, not fused: the rounding of SciPy's
+/// direct sum.
 fn accumulate<T: Real>(y: &mut [T], a: &[T], w: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::cpu::simd::Isa::detected() != crate::cpu::simd::Isa::Portable {
+        // SAFETY: every copy but the portable one needs AVX2, which `detected` checked.
+        return unsafe { accumulate_avx2(y, a, w) };
+    }
+    accumulate_body(y, a, w)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn accumulate_avx2<T: Real>(y: &mut [T], a: &[T], w: &[T]) {
+    accumulate_body(y, a, w)
+}
+
+#[inline(always)]
+fn accumulate_body<T: Real>(y: &mut [T], a: &[T], w: &[T]) {
     let l = y.len();
     for (t, &wt) in w.iter().enumerate() {
         for (yj, &aj) in y.iter_mut().zip(&a[t..t + l]) {
