@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Times scipy.signal.convolve(method="auto"), fftconvolve, oaconvolve, convolve2d (2-D) and
 PyTorch's conv2d/conv3d on CPU with 2 threads on the grid of benches/signal.rs ("same" mode,
-f32 and f64), then writes docs/SIGNAL_PERFORMANCE.md from both. Run right after the Rust
+f32 and f64), then writes docs/SIGNAL_PERFORMANCE.md from both. On the separable points
+(`sep2d`, `sep3d`: a kernel that is the outer product of one factor per axis) the references
+are the same functions on the whole kernel, and also SciPy's convolve and PyTorch's conv one
+axis at a time (a 1-D-shaped kernel per axis, as a SciPy user would separate it by hand). Run right after the Rust
 bench, on the same machine:
 
     cargo bench --bench signal --features ndarray
@@ -69,6 +72,46 @@ def references(rank, n, m, dtype, rng):
     return out
 
 
+def separable_references(rank, n, m, dtype, rng):
+    """The whole kernel's references, and the passes one axis at a time."""
+    x = rng.standard_normal((n,) * rank).astype(dtype)
+    f = rng.standard_normal(m).astype(dtype)
+    k = f
+    for _ in range(rank - 1):
+        k = np.multiply.outer(k, f)
+    out = {}
+    macs = float(n) ** rank * float(m) ** rank
+    # The whole kernel's FFT references (the direct ones only where they finish).
+    out["scipy.signal.convolve"] = best_time(lambda: scipy.signal.convolve(x, k, "same", method="auto"))
+    out["scipy.signal.fftconvolve"] = best_time(lambda: scipy.signal.fftconvolve(x, k, "same"))
+    out["scipy.signal.oaconvolve"] = best_time(lambda: scipy.signal.oaconvolve(x, k, "same"))
+    if rank == 2 and macs <= DIRECT_LIMIT:
+        out["scipy.signal.convolve2d"] = best_time(lambda: scipy.signal.convolve2d(x, k, "same"))
+    shapes = [tuple(m if a == axis else 1 for a in range(rank)) for axis in range(rank)]
+
+    def scipy_passes():
+        y = x
+        for s in shapes:
+            y = scipy.signal.convolve(y, f.reshape(s), "same", method="auto")
+        return y
+
+    out["scipy.signal.convolve per axis"] = best_time(scipy_passes)
+    if torch is not None:
+        conv = torch.nn.functional.conv2d if rank == 2 else torch.nn.functional.conv3d
+        tx = torch.from_numpy(x)[None, None]
+        tks = [torch.from_numpy(np.ascontiguousarray(f[::-1]).reshape(s))[None, None] for s in shapes]
+
+        def torch_passes():
+            with torch.no_grad():
+                y = tx
+                for tk in tks:
+                    y = conv(y, tk, padding="same")
+                return y.numpy()
+
+        out["torch conv per axis (2 threads)"] = best_time(torch_passes)
+    return out
+
+
 def fmt(s):
     if s is None:
         return "–"
@@ -83,8 +126,9 @@ def main():
     for dt, dtype in [("f32", np.float32), ("f64", np.float64)]:
         for key in keys:
             kind, n, m = key.split("-")
-            rank = 2 if kind == "2d" else 3
-            seconds[f"{dt}/{key}"] = references(rank, int(n), int(m), dtype, rng)
+            rank = 2 if kind.endswith("2d") else 3
+            refs = separable_references if kind.startswith("sep") else references
+            seconds[f"{dt}/{key}"] = refs(rank, int(n), int(m), dtype, rng)
             best = min(seconds[f"{dt}/{key}"].values())
             print(f"{dt}/{key}: best reference {best * 1e3:.2f} ms", flush=True)
     OUT_JSON.write_text(json.dumps({
@@ -109,7 +153,7 @@ def main():
         say(f"\n## {dt}\n")
         say("| input | kernel | flex | ndarray | best reference | ratio flex | ndarray vs scipy.signal.convolve |")
         say("|---|---|---|---|---|---|---|")
-        for key in keys:
+        for key in [k for k in keys if not k.startswith("sep")]:
             kind, n, m = key.split("-")
             rank = 2 if kind == "2d" else 3
             refs = seconds[f"{dt}/{key}"]
@@ -128,6 +172,24 @@ def main():
                 misses["flex >= 2x the best reference (>= 7 taps per axis)"].append(f"{dt} {shape} * {ker} ({ratio:.2f}x)")
             if ratio_nd is not None and ratio_nd < 1.0:
                 misses["ndarray no slower than scipy.signal.convolve"].append(f"{dt} {shape} * {ker} ({ratio_nd:.2f}x)")
+    say("\n## Separable kernels\n")
+    say("`signal::convolve_separable(image, [k; D], \"same\")` (a kernel given as one factor per axis: its outer "
+        "product is the kernel SciPy is given), `Method::Auto`, against the references on the whole kernel and "
+        "one axis at a time.\n")
+    for dt in ["f32", "f64"]:
+        say(f"\n### {dt}\n")
+        say("| input | kernel | flex | ndarray | best reference | ratio flex |")
+        say("|---|---|---|---|---|---|")
+        for key in [k for k in keys if k.startswith("sep")]:
+            kind, n, m = key.split("-")
+            rank = 2 if kind == "sep2d" else 3
+            refs = seconds[f"{dt}/{key}"]
+            best_name, best = min(refs.items(), key=lambda kv: kv[1])
+            flex = ours.get(f"flex/{dt}/{key}")
+            nd = ours.get(f"ndarray/{dt}/{key}")
+            ratio = "–" if flex is None else f"{best / flex:.2f}x"
+            say(f"| {'×'.join([n] * rank)} | {'×'.join([m] * rank)} (factors) | {fmt(flex)} | {fmt(nd)} | "
+                f"{fmt(best)} ({best_name}) | {ratio} |")
     say("\n## Targets\n")
     for target, miss in misses.items():
         say(f"- {target}: " + ("met at every measured point" if not miss else f"missed at {len(miss)} points: " + "; ".join(miss)))

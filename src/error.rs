@@ -107,7 +107,8 @@ pub enum ConvolveError {
     /// An input of `burn_npconv::signal` with no elements (an axis of length 0).
     #[error("{argument} cannot be empty (got shape {shape:?})")]
     EmptyInput {
-        /// `"in1"` or `"in2"`, SciPy's names of the arguments.
+        /// `"in1"` or `"in2"`, SciPy's names of the arguments (`"factors"` for a separable
+        /// kernel's).
         argument: &'static str,
         /// The input's shape.
         shape: Vec<usize>,

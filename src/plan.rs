@@ -311,6 +311,9 @@ pub(crate) enum SignalRoute {
         /// Whether the FFT runs behind the accuracy guard.
         guarded: bool,
     },
+    /// The separable host kernel: a kernel given as one factor per axis, slid one axis at a
+    /// time (`Method::Auto` on flex and ndarray, f32 and f64).
+    Separable,
     /// Burn's `conv1d`/`conv2d`/`conv3d` on the tensors' device (wgpu, a remote device, any
     /// autodiff device, whose gradients then flow through it).
     BurnConv,
@@ -328,7 +331,8 @@ pub(crate) struct SignalPlan {
 }
 
 impl SignalPlan {
-    /// The plan for inputs of dtypes `x` and `w` on `device`, slid along `axes`, by `method`.
+    /// The plan for inputs of dtypes `x` and `w` on `device`, slid along `axes`, by `method`;
+    /// `separable`: the kernel is given as one factor per axis.
     ///
     /// # Errors
     /// As [`Plan::new`].
@@ -337,6 +341,7 @@ impl SignalPlan {
         (x, w): (DType, DType),
         axes: &[Axis],
         method: Method,
+        separable: bool,
     ) -> Result<SignalPlan, ConvolveError> {
         #[cfg(test)]
         tests::DECISIONS.with(|c| c.set(c.get() + 1));
@@ -345,7 +350,9 @@ impl SignalPlan {
             && matches!(compute, DType::F32 | DType::F64)
             && !device.is_autodiff()
             && cfg!(cpu_kernels);
-        let route = if host {
+        let route = if host && separable && method == Method::Auto {
+            SignalRoute::Separable
+        } else if host {
             let padded: Vec<usize> = axes.iter().map(Axis::padded).collect();
             let kernel: Vec<usize> = axes.iter().map(|a| a.m).collect();
             let kernel = match method {
@@ -646,6 +653,7 @@ mod tests {
                 (DType::F32, DType::F32),
                 &[axis(n, m), axis(n, m)],
                 method,
+                false,
             )
             .unwrap()
             .route
@@ -664,9 +672,24 @@ mod tests {
             (DType::F32, DType::F32),
             &[axis(128, 31)],
             Method::Auto,
+            false,
         )
         .unwrap();
         assert_eq!(autodiff.route, SignalRoute::BurnConv);
+        // A kernel given as factors: the separable kernel for Auto, the chosen one otherwise.
+        let factored = |method| {
+            SignalPlan::new(
+                &Device::flex(),
+                (DType::F32, DType::F32),
+                &[axis(128, 31), axis(128, 31)],
+                method,
+                true,
+            )
+            .unwrap()
+            .route
+        };
+        assert_eq!(factored(Method::Auto), SignalRoute::Separable);
+        assert_eq!(factored(Method::Direct), host(CpuKernel::Direct, false));
     }
 
     #[test]

@@ -127,3 +127,62 @@ pub fn correlate2d(
     let options = Options::new(mode).with_boundary(boundary);
     run::run(in1, in2, Operation::Correlation, options, Family::TwoD)
 }
+
+/// [`convolve_with`] with a kernel given as one factor per axis: `in2[i, j, l] = (k0[i] ·
+/// k1[j]) · k2[l]`, SciPy's `convolve(in1, np.multiply.outer(np.multiply.outer(k0, k1), k2),
+/// mode)` (in 2-D, `np.outer(k0, k1)`). A Gaussian or a box blur is such a kernel.
+///
+/// On flex and ndarray with [`Method::Auto`](crate::Method::Auto), the kernel is slid one axis at
+/// a time: `m0 + m1 + m2` terms per output instead of `m0 · m1 · m2`, each pass a direct sum
+/// (so every output is within a small multiple of `ε · Σ |in1| |in2|` over its own terms),
+/// with the whole kernel's direct sum wherever NaN, infinities or overflow could come out
+/// otherwise. Everywhere else (another method, wgpu, a remote or autodiff device, or a kernel
+/// larger than `in1`, which SciPy slides `in1` over) the kernel is materialized and the call is
+/// [`convolve_with`]'s: on an autodiff device the gradients flow to each factor.
+///
+/// # Shapes
+/// `in1` of rank `D` (1 to 3), `factors[a]` of length `M_a`; returns [`convolve`]'s shape for
+/// a kernel of shape `[M_0, .., M_{D-1}]`.
+///
+/// # Errors
+/// As [`convolve`]; an empty factor is [`ConvolveError::EmptyInput`] for `"factors"`.
+///
+/// # Example
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use burn_npconv::{Mode, signal};
+///
+/// let device = Device::flex();
+/// let image = Tensor::<2>::ones([4, 5], &device);
+/// let box3 = || Tensor::<1>::from_floats([1.0 / 3.0; 3], &device);
+/// // scipy.signal.convolve(image, np.outer(box3, box3), "same")
+/// let y = signal::convolve_separable(image, [box3(), box3()], signal::Options::new(Mode::Same))?;
+/// assert_eq!(y.dims(), [4, 5]);
+/// let values: Vec<f32> = y.into_data().iter::<f32>().collect();
+/// assert!((values[6] - 1.0).abs() < 1e-6); // an inner pixel: the whole box
+/// assert!((values[0] - 4.0 / 9.0).abs() < 1e-6); // a corner: 4 of 9 terms
+/// # Ok::<(), burn_npconv::ConvolveError>(())
+/// ```
+pub fn convolve_separable<const D: usize>(
+    in1: Tensor<D>,
+    factors: [Tensor<1>; D],
+    options: Options,
+) -> Result<Tensor<D>, ConvolveError> {
+    run::run_separable(in1, factors, Operation::Convolution, options)
+}
+
+/// [`correlate_with`] with a kernel given as one factor per axis (see
+/// [`convolve_separable`]): SciPy's `correlate(in1, np.multiply.outer(..), mode)`.
+///
+/// # Shapes
+/// As [`convolve_separable`].
+///
+/// # Errors
+/// As [`convolve_separable`].
+pub fn correlate_separable<const D: usize>(
+    in1: Tensor<D>,
+    factors: [Tensor<1>; D],
+    options: Options,
+) -> Result<Tensor<D>, ConvolveError> {
+    run::run_separable(in1, factors, Operation::Correlation, options)
+}

@@ -9,6 +9,7 @@
 //! | `scipy.signal.convolve2d(in1, in2, mode, boundary="fill", fillvalue=c)` | [`convolve2d`]`(in1, in2, mode, Boundary::Constant(c))` |
 //! | `… , boundary="wrap"` / `"symm"` | `Boundary::Wrap` / `Boundary::Symmetric` |
 //! | `scipy.signal.correlate2d(..)` | [`correlate2d`] (same arguments) |
+//! | `scipy.signal.convolve(in1, np.outer(k0, k1), mode)` | [`convolve_separable`]`(in1, [k0, k1], Options::new(mode))` |
 //!
 //! # SciPy's semantics, not NumPy's
 //! - `same` has `in1`'s shape, whichever input is larger. (In 1-D, NumPy's `same` has the
@@ -76,9 +77,14 @@
 //! ```
 
 mod functions;
+#[cfg(cpu_kernels)]
+mod host;
 mod layout;
 mod options;
 mod run;
 
-pub use functions::{convolve, convolve_with, convolve2d, correlate, correlate_with, correlate2d};
+pub use functions::{
+    convolve, convolve_separable, convolve_with, convolve2d, correlate, correlate_separable,
+    correlate_with, correlate2d,
+};
 pub use options::Options;

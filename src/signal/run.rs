@@ -2,14 +2,14 @@
 //! once ([`SignalPlan`]), then executed: the padded array slid over the kernel by the route
 //! the plan chose.
 
-use burn::tensor::Tensor;
 use burn::tensor::module::conv3d;
 use burn::tensor::ops::ConvOptions;
+use burn::tensor::{DType, Tensor};
 
 use super::layout::{Family, layout};
 use super::options::Options;
-use crate::boundary::pad_axis;
-use crate::dtype::cast;
+use crate::boundary::{Boundary, pad_axis};
+use crate::dtype::{cast, result_type};
 use crate::error::ConvolveError;
 use crate::functional::{Convolve1dOptions, convolve1d, same_device};
 use crate::mode::Operation;
@@ -23,9 +23,7 @@ pub(crate) fn run<const D: usize>(
     options: Options,
     family: Family,
 ) -> Result<Tensor<D>, ConvolveError> {
-    if !(1..=3).contains(&D) {
-        return Err(ConvolveError::Rank { rank: D });
-    }
+    check_rank::<D>()?;
     let layout = layout(
         &in1.dims(),
         &in2.dims(),
@@ -47,13 +45,104 @@ pub(crate) fn run<const D: usize>(
         )?;
         return Ok(y.reshape([-1; D]));
     }
-    let device = in1.device();
     let plan = SignalPlan::new(
-        &device,
+        &in1.device(),
         (in1.dtype(), in2.dtype()),
         &layout.axes,
         options.method,
+        false,
     )?;
+    execute(in1, in2, &layout, plan, options.boundary)
+}
+
+/// `op` of `in1` and the kernel whose factors along each axis are `factors`, with `options`,
+/// by `scipy.signal.convolve`'s rules: the separable kernel where the plan takes it, else
+/// the kernel materialized (`(k0 · k1) · k2` per term) and computed as [`run`] computes it.
+pub(crate) fn run_separable<const D: usize>(
+    in1: Tensor<D>,
+    factors: [Tensor<1>; D],
+    op: Operation,
+    options: Options,
+) -> Result<Tensor<D>, ConvolveError> {
+    check_rank::<D>()?;
+    let shape: [usize; D] = core::array::from_fn(|i| factors[i].dims()[0]);
+    if shape.contains(&0) && !in1.dims().contains(&0) {
+        return Err(ConvolveError::EmptyInput {
+            argument: "factors",
+            shape: shape.to_vec(),
+        });
+    }
+    let layout = layout(
+        &in1.dims(),
+        &shape,
+        op,
+        options.mode,
+        options.boundary,
+        Family::Nd,
+    )?;
+    for f in &factors {
+        same_device("in1 and factors", &in1.device(), &f.device())?;
+    }
+    let kernel_dtype = factors
+        .iter()
+        .map(|f| f.dtype())
+        .reduce(result_type)
+        .expect("a factor per axis");
+    if layout.numpy_1d || layout.a_is_in2 {
+        // The kernel is not the smaller input: SciPy slides it over `in1`.
+        return run(in1, outer(factors, kernel_dtype), op, options, Family::Nd);
+    }
+    let plan = SignalPlan::new(
+        &in1.device(),
+        (in1.dtype(), kernel_dtype),
+        &layout.axes,
+        options.method,
+        true,
+    )?;
+    match plan.route {
+        #[cfg(cpu_kernels)]
+        SignalRoute::Separable => {
+            super::host::host_separable(in1, factors, &layout, plan, options.boundary)
+        }
+        _ => execute(
+            in1,
+            outer(factors, kernel_dtype),
+            &layout,
+            plan,
+            options.boundary,
+        ),
+    }
+}
+
+/// The rank check: 1 to 3.
+fn check_rank<const D: usize>() -> Result<(), ConvolveError> {
+    if (1..=3).contains(&D) {
+        Ok(())
+    } else {
+        Err(ConvolveError::Rank { rank: D })
+    }
+}
+
+/// The kernel of `factors` in `dtype`: `(k0[i] · k1[j]) · k2[l]`, as SciPy would be given it.
+fn outer<const D: usize>(factors: [Tensor<1>; D], dtype: DType) -> Tensor<D> {
+    let mut factors = factors.into_iter().enumerate().map(|(axis, f)| {
+        let mut shape = [1usize; D];
+        shape[axis] = f.dims()[0];
+        cast(f, dtype).reshape(shape)
+    });
+    let first = factors.next().expect("a factor per axis");
+    factors.fold(first, |k, f| k * f)
+}
+
+/// The call laid out by `layout`, run by `plan`'s route (any but the separable one).
+fn execute<const D: usize>(
+    in1: Tensor<D>,
+    in2: Tensor<D>,
+    layout: &super::layout::Layout,
+    plan: SignalPlan,
+    boundary: Boundary,
+) -> Result<Tensor<D>, ConvolveError> {
+    let device = in1.device();
     let (a, k) = if layout.a_is_in2 {
         (in2, in1)
     } else {
@@ -63,81 +152,22 @@ pub(crate) fn run<const D: usize>(
     let y = match plan.route {
         #[cfg(cpu_kernels)]
         SignalRoute::Host { kernel, guarded } => {
-            host(a, k, &layout, options.boundary, (kernel, guarded), &device)?
+            super::host::host(a, k, layout, boundary, (kernel, guarded), &device)?
         }
         #[cfg(not(cpu_kernels))]
         SignalRoute::Host { .. } => unreachable!("host routes need the CPU kernels"),
+        SignalRoute::Separable => unreachable!("the separable route runs on factors"),
         SignalRoute::BurnConv => {
             let every_axis: [usize; D] = core::array::from_fn(|i| i);
             let flip = |t: Tensor<D>, yes: bool| if yes { t.flip(every_axis) } else { t };
             let (a, k) = (flip(a, layout.flip_a), flip(k, layout.flip_k));
             let padded = layout.axes.iter().enumerate().fold(a, |t, (axis, ax)| {
-                pad_axis(t, axis, (ax.lo, ax.hi), options.boundary)
+                pad_axis(t, axis, (ax.lo, ax.hi), boundary)
             });
             flip(burn_conv(padded, k), layout.reverse_out)
         }
     };
     Ok(cast(y, plan.dtype))
-}
-
-/// The host kernels: `a` and `k` read to host memory, flipped and padded there (reversing
-/// every axis of a row-major array reverses its buffer), the output written back.
-#[cfg(cpu_kernels)]
-fn host<const D: usize>(
-    a: Tensor<D>,
-    k: Tensor<D>,
-    layout: &super::layout::Layout,
-    boundary: crate::boundary::Boundary,
-    (kernel, guarded): (crate::plan::CpuKernel, bool),
-    device: &burn::tensor::Device,
-) -> Result<Tensor<D>, ConvolveError> {
-    use burn::tensor::TensorData;
-
-    use crate::cpu::nd::{Dims, correlate, pad};
-    let dtype = a.dtype();
-    // As 3-D: leading axes of length 1, without padding.
-    let three = |f: fn(&crate::geometry::Axis) -> usize, fill: usize| {
-        let mut out = [fill; 3];
-        let rank = layout.axes.len();
-        for (o, axis) in out[3 - rank..].iter_mut().zip(&layout.axes) {
-            *o = f(axis);
-        }
-        out
-    };
-    let (n, lo, hi) = (three(|x| x.n, 1), three(|x| x.lo, 0), three(|x| x.hi, 0));
-    let d = Dims::new(&layout.padded_shape(), &layout.kernel_shape());
-    let out: [usize; D] = layout
-        .out_shape()
-        .try_into()
-        .expect("an output shape of the tensors' rank");
-    let failure = |reason: String| ConvolveError::DeviceFailure {
-        device: format!("{device:?}"),
-        reason,
-    };
-    let read = |t: Tensor<D>| t.try_into_data().map_err(|e| failure(format!("{e:?}")));
-    let (a, k) = (read(a)?, read(k)?);
-    crate::dtype::with_real!(dtype, T => {
-        let a = a.as_slice::<T>().map_err(|e| failure(format!("{e:?}")))?;
-        let k = k.as_slice::<T>().map_err(|e| failure(format!("{e:?}")))?;
-        let flipped = |v: &[T], yes: bool| {
-            let mut v = v.to_vec();
-            if yes {
-                v.reverse();
-            }
-            v
-        };
-        let padded = if layout.flip_a {
-            pad(&flipped(a, true), n, lo, hi, boundary)
-        } else {
-            pad(a, n, lo, hi, boundary)
-        };
-        let k = if layout.flip_k { std::borrow::Cow::Owned(flipped(k, true)) } else { std::borrow::Cow::Borrowed(k) };
-        let mut y = correlate(&padded, &k, d, kernel, guarded);
-        if layout.reverse_out {
-            y.reverse();
-        }
-        Ok(Tensor::from_data(TensorData::new(y, out), (device, dtype)))
-    })
 }
 
 /// Burn's `conv1d`, `conv2d` or `conv3d` as the `valid` sliding dot product of `padded` with

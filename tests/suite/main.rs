@@ -17,6 +17,7 @@ mod properties;
 #[cfg(feature = "remote")]
 mod remote;
 mod save_load;
+mod separable;
 mod signal;
 mod streaming;
 mod training;

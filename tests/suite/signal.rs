@@ -10,7 +10,7 @@ use proptest::test_runner::{Config, TestRunner};
 use crate::common::scipy::{self, Array, Case};
 
 /// An array as a tensor of rank `D` in `dtype` on `device`.
-fn tensor<const D: usize>(a: &Array, dtype: DType, device: &Device) -> Tensor<D> {
+pub fn tensor<const D: usize>(a: &Array, dtype: DType, device: &Device) -> Tensor<D> {
     let shape: [usize; D] = a.shape.clone().try_into().expect("the array's rank");
     match dtype {
         DType::F64 => Tensor::from_data(TensorData::new(a.data.clone(), shape), (device, dtype)),
@@ -21,9 +21,24 @@ fn tensor<const D: usize>(a: &Array, dtype: DType, device: &Device) -> Tensor<D>
     }
 }
 
+/// A tensor's values as an array of f64.
+pub fn read<const D: usize>(t: Tensor<D>) -> Array {
+    let shape = t.dims().to_vec();
+    let data = match t.dtype() {
+        DType::F64 => t.into_data().iter::<f64>().collect(),
+        _ => t
+            .cast(DType::F32)
+            .into_data()
+            .iter::<f32>()
+            .map(f64::from)
+            .collect(),
+    };
+    Array { shape, data }
+}
+
 /// `func` of SciPy's name on `in1` and `in2` with `options` (`convolve2d` / `correlate2d`
 /// with `options.boundary`, `Method::Auto`), in `dtype`: the output as an array of f64.
-fn call(
+pub fn call(
     func: &str,
     in1: &Array,
     in2: &Array,
@@ -31,19 +46,6 @@ fn call(
     dtype: DType,
     device: &Device,
 ) -> Result<Array, ConvolveError> {
-    fn read<const D: usize>(t: Tensor<D>) -> Array {
-        let shape = t.dims().to_vec();
-        let data = match t.dtype() {
-            DType::F64 => t.into_data().iter::<f64>().collect(),
-            _ => t
-                .cast(DType::F32)
-                .into_data()
-                .iter::<f32>()
-                .map(f64::from)
-                .collect(),
-        };
-        Array { shape, data }
-    }
     fn nd<const D: usize>(
         func: &str,
         in1: &Array,
@@ -82,14 +84,14 @@ fn call(
     }
 }
 
-fn max_abs(v: &[f64]) -> f64 {
+pub fn max_abs(v: &[f64]) -> f64 {
     v.iter()
         .filter(|x| x.is_finite())
         .fold(0.0, |m, x| m.max(x.abs()))
 }
 
 /// Asserts `got` is `want`: NaN and infinities exactly, finite values within `tol`.
-fn assert_matches(got: &Array, want: &Array, tol: f64, what: &str) {
+pub fn assert_matches(got: &Array, want: &Array, tol: f64, what: &str) {
     assert_eq!(got.shape, want.shape, "{what}: shape");
     for (i, (g, e)) in got.data.iter().zip(&want.data).enumerate() {
         if !e.is_finite() || !g.is_finite() {
@@ -110,7 +112,7 @@ fn assert_matches(got: &Array, want: &Array, tol: f64, what: &str) {
 
 /// The f32 tolerance of a case: f32 rounding of sums of `taps` products of at most
 /// `max|in1| · max|in2|`.
-fn f32_tolerance(case: &Case) -> f64 {
+pub fn f32_tolerance(case: &Case) -> f64 {
     let taps: usize = case
         .in1
         .shape

@@ -99,7 +99,7 @@ fn forced_fft<T: Real>(a: &[T], k: &[T], d: Dims) -> Vec<T> {
 
 /// The outputs whose terms include a non-finite value of `a`, or `None` when there are so many
 /// that the direct kernel is cheaper.
-fn reached_by_non_finite<T: Real>(a: &[T], d: Dims) -> Option<Vec<usize>> {
+pub(super) fn reached_by_non_finite<T: Real>(a: &[T], d: Dims) -> Option<Vec<usize>> {
     let bad: Vec<usize> = (0..a.len()).filter(|&i| !a[i].is_finite()).collect();
     let reach = d.taps().min(d.out_len());
     if bad.len().saturating_mul(reach) > d.out_len() / 4 {
@@ -124,7 +124,7 @@ fn reached_by_non_finite<T: Real>(a: &[T], d: Dims) -> Option<Vec<usize>> {
 }
 
 /// `y[i] = sum(i)` for every `i` of `outputs`.
-fn repair<T: Real>(y: &mut [T], outputs: &[usize], sum: impl Fn(usize) -> T + Sync) {
+pub(super) fn repair<T: Real>(y: &mut [T], outputs: &[usize], sum: impl Fn(usize) -> T + Sync) {
     let values: Vec<T> = if outputs.len() > 64 {
         outputs.par_iter().map(|&i| sum(i)).collect()
     } else {

@@ -5,6 +5,8 @@
 //! - `direct`: the direct sum, in the kernel's order, with SciPy's NaN and infinities;
 //! - `fft`: the N-D real FFT;
 //! - `pad`: the padded array, by numpy.pad's rules;
+//! - `separable`: a kernel given as one factor per axis, slid one axis at a time, with the
+//!   direct sum wherever the passes could differ from it;
 //! - [`conv`]: [`correlate`], the kernel the plan chose, with `Method::Auto`'s guard on the FFT
 //!   (`guard::nd`) and the direct sum wherever a non-finite value or an overflow makes the
 //!   FFT's output differ from SciPy's.
@@ -14,7 +16,9 @@ pub(crate) mod dims;
 mod direct;
 mod fft;
 mod pad;
+mod separable;
 
 pub(crate) use conv::correlate;
 pub(crate) use dims::Dims;
 pub(crate) use pad::pad;
+pub(crate) use separable::separable;

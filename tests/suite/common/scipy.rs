@@ -23,6 +23,9 @@ pub struct Case {
     pub boundary: Boundary,
     pub in1: Array,
     pub in2: Array,
+    /// The kernel's factors, one per axis, when `in2` is their outer product (empty
+    /// otherwise).
+    pub factors: Vec<Array>,
     /// SciPy's result, or its error message.
     pub out: Result<Array, String>,
 }
@@ -39,6 +42,8 @@ pub struct ScipyFixtures {
     pub nonfinite: Vec<Case>,
     /// The `valid` rule's errors, and SciPy's answers on empty inputs.
     pub errors: Vec<Case>,
+    /// `convolve` / `correlate` with a kernel given as one factor per axis.
+    pub separable: Vec<Case>,
 }
 
 pub fn get() -> &'static ScipyFixtures {
@@ -61,6 +66,7 @@ fn load() -> ScipyFixtures {
         two_d: cases("2d"),
         nonfinite: cases("nonfinite"),
         errors: cases("errors"),
+        separable: cases("separable"),
     }
 }
 
@@ -99,6 +105,10 @@ fn case(v: &Value) -> Case {
         boundary,
         in1: array(&v["in1"]),
         in2: array(&v["in2"]),
+        factors: v["factors"]
+            .as_array()
+            .map(|f| f.iter().map(array).collect())
+            .unwrap_or_default(),
         out: match v.get("error") {
             Some(e) => Err(e.as_str().unwrap().to_string()),
             None => Ok(array(&v["out"])),
