@@ -6,7 +6,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::layout::Layout;
 use crate::boundary::Boundary;
-use crate::cpu::nd::{Dims, correlate, pad, separable};
+use crate::cpu::nd::{Dims, Padder, correlate, pad, separable};
 use crate::dtype::{cast, with_real};
 use crate::error::ConvolveError;
 use crate::geometry::Axis;
@@ -124,14 +124,14 @@ pub(super) fn host_separable<const D: usize>(
         .collect::<Result<Vec<_>, _>>()?;
     with_real!(plan.compute, T => {
         let a = a.as_slice::<T>().map_err(|e| failure(&device, e))?;
-        let padded = pad(a, s.n, s.lo, s.hi, boundary);
+        let padder = Padder::new(a, s.n, s.lo, s.hi, boundary);
         // Leading axes: the factor `[1]`. A convolution reverses every factor.
         let mut f: [Vec<T>; 3] = core::array::from_fn(|_| vec![1.0 as T]);
         for (slot, data) in f[3 - D..].iter_mut().zip(&factors) {
             let values = data.as_slice::<T>().map_err(|e| failure(&device, e))?;
             *slot = flipped(values, layout.flip_k);
         }
-        let y = separable(&padded, [&f[0], &f[1], &f[2]], s.d);
+        let y = separable(&padder, [&f[0], &f[1], &f[2]], s.d);
         let y = Tensor::from_data(TensorData::new(y, s.out), (&device, plan.compute));
         Ok(cast(y, plan.dtype))
     })

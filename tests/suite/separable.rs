@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
 use crate::common::scipy::{self, Array};
-use crate::signal::{assert_matches, f32_tolerance, max_abs, read, tensor};
+use crate::signal::{BOUNDARIES, assert_matches, f32_tolerance, max_abs, read, tensor};
 
 /// `func` (`"convolve"` or `"correlate"`) of `in1` with the kernel whose factors are
 /// `factors`, in `dtype`.
@@ -100,7 +100,8 @@ on_every_backend! {
         }
     }
 
-    /// `Method::Auto` with factors against the whole kernel's direct sum, on random shapes whose
+    /// `Method::Auto` with factors against the whole kernel's direct sum, with a random boundary
+    /// rule, on random shapes whose
     /// values include NaN, infinities, zeros, values near f32's overflow and factors whose
     /// products overflow (1e20 · 1e20) or underflow (1e-25 · 1e-25) in f32: the non-finite
     /// outputs exactly, the finite ones within rounding.
@@ -125,11 +126,12 @@ on_every_backend! {
             .prop_flat_map(move |(s1, ms)| {
                 let n1 = s1.iter().product::<usize>();
                 let factors: Vec<_> = ms.iter().map(|&m| proptest::collection::vec(special(), m)).collect();
-                (Just(s1), proptest::collection::vec(special(), n1), factors)
+                (Just(s1), proptest::collection::vec(special(), n1), factors, 0..BOUNDARIES.len())
             });
         let mut runner = TestRunner::new(Config { cases: 64, ..Config::default() });
         runner
-            .run(&case, |(s1, d1, factors)| {
+            .run(&case, |(s1, d1, factors, boundary)| {
+                let boundary = BOUNDARIES[boundary];
                 let in1 = Array { shape: s1, data: d1 };
                 let factors: Vec<Array> = factors.into_iter().map(|f| Array { shape: vec![f.len()], data: f }).collect();
                 let kernel = outer_f32(&factors);
@@ -140,11 +142,12 @@ on_every_backend! {
                         if mode == Mode::Valid && !valid_ok {
                             continue;
                         }
-                        let direct = Options::new(mode).with_method(Method::Direct);
+                        let options = Options::new(mode).with_boundary(boundary);
+                        let direct = options.with_method(Method::Direct);
                         let want = crate::signal::call(func, &in1, &kernel, direct, DType::F32, device).unwrap();
-                        let got = call(func, &in1, &factors, Options::new(mode), DType::F32, device).unwrap();
+                        let got = call(func, &in1, &factors, options, DType::F32, device).unwrap();
                         let tol = 1e-4 * max_abs(&want.data).max(1.0);
-                        let what = format!("{func}_separable({:?} {:?}, {:?}, {mode})", in1.shape, in1.data, factors.iter().map(|f| &f.data).collect::<Vec<_>>());
+                        let what = format!("{func}_separable({:?} {:?}, {:?}, {mode}, {boundary})", in1.shape, in1.data, factors.iter().map(|f| &f.data).collect::<Vec<_>>());
                         assert_matches(&got, &want, tol, &what);
                     }
                 }

@@ -344,7 +344,7 @@ fn arb_case() -> impl Strategy<Value = (Array, Array)> {
         })
 }
 
-const BOUNDARIES: [Boundary; 6] = [
+pub const BOUNDARIES: [Boundary; 6] = [
     Boundary::Zeros,
     Boundary::Constant(1.5),
     Boundary::Reflect,

@@ -38,7 +38,7 @@ pub(crate) fn direct<T: Real>(a: &[T], k: &[T], d: Dims) -> Vec<T> {
 /// 256-bit vectors where the CPU has AVX2 (the one place that picks the SIMD level decides,
 /// `cpu::simd::Isa`). A multiply and an add per term, not fused: the rounding of SciPy's
 /// direct sum.
-pub(super) fn accumulate<T: Real>(y: &mut [T], a: &[T], w: &[T]) {
+fn accumulate<T: Real>(y: &mut [T], a: &[T], w: &[T]) {
     #[cfg(target_arch = "x86_64")]
     if crate::cpu::simd::Isa::detected() != crate::cpu::simd::Isa::Portable {
         // SAFETY: every copy but the portable one needs AVX2, which `detected` checked.

@@ -20,5 +20,5 @@ mod separable;
 
 pub(crate) use conv::correlate;
 pub(crate) use dims::Dims;
-pub(crate) use pad::pad;
+pub(crate) use pad::{Padder, pad};
 pub(crate) use separable::separable;
