@@ -3,10 +3,10 @@
 //! training dashboard) to denoise sums of sinusoids buried in white noise.
 //!
 //! ```text
-//! cargo run --example denoise                                    # flex
+//! cargo run --example denoise --features train                   # flex
 //! cargo run --example denoise --all-features -- --device wgpu
-//! cargo run --release --features remote --example denoise -- --device ws://127.0.0.1:3000
-//! cargo run --release --features remote --example denoise -- --devices ws://127.0.0.1:3001,ws://127.0.0.1:3002
+//! cargo run --release --features remote,train --example denoise -- --device ws://127.0.0.1:3000
+//! cargo run --release --features remote,train --example denoise -- --devices ws://127.0.0.1:3001,ws://127.0.0.1:3002
 //! ```
 //! A `ws://` device is a server started with the `serve` example (`--token-file PATH` or
 //! `BURN_NPCONV_TOKEN` when it requires a token).

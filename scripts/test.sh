@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test on every backend (flex, ndarray, wgpu): the unit tests, the integration suite
-# and the doc tests, with every feature. The lints (fmt, clippy, rustdoc) are scripts/lint.sh.
+# and the doc tests, with every feature but `train` (Burn's Learner, which only the denoise
+# example uses; leaving it out saves compiling burn-train and its terminal UI). The lints (fmt, clippy, rustdoc) are scripts/lint.sh.
 # wgpu runs for real: on a machine without a GPU it needs a software Vulkan driver, Mesa's
 # lavapipe (Debian/Ubuntu package mesa-vulkan-drivers). If no Vulkan driver is installed, this
 # script installs it with apt-get (as root, or through sudo) and says so.
@@ -42,11 +43,12 @@ fi
 
 # The unit tests and the integration suite (one binary), then the doc tests. Of the examples
 # only `serve` is built: the remote tests run it as a separate process. scripts/lint.sh checks
-# the others.
-step "cargo build --all-features --example serve" cargo build --all-features --example serve
-step "cargo test --all-features --lib --tests (flex, ndarray and wgpu)" \
-  cargo test --all-features --lib --tests
-step "cargo test --all-features --doc" cargo test --all-features --doc
+# the others, and every feature (`train` included).
+FEATURES="flex,ndarray,wgpu,autodiff,remote,internals"
+step "cargo build --features $FEATURES --example serve" cargo build --features "$FEATURES" --example serve
+step "cargo test --features $FEATURES --lib --tests (flex, ndarray and wgpu)" \
+  cargo test --features "$FEATURES" --lib --tests
+step "cargo test --features $FEATURES --doc" cargo test --features "$FEATURES" --doc
 
 say "all tests passed in $SECONDS s"
 print_split
