@@ -102,12 +102,19 @@ fn run_key(device: &Device, dtype: DType, key: &str) -> f64 {
 }
 
 fn main() {
-    // `SIGNAL_BENCH=2d-1024-7,3d-64-7,sep2d-1024-31`: only these points (f32, flex).
+    // `SIGNAL_BENCH=2d-1024-7,3d-64-7,sep2d-1024-31`: only these points (f32, flex; an
+    // `ndarray:` prefix runs a point on ndarray).
     if let Ok(only) = std::env::var("SIGNAL_BENCH") {
-        let device = Device::flex();
         for key in only.split(',') {
+            let (name, key, device) = match key.strip_prefix("ndarray:") {
+                #[cfg(feature = "ndarray")]
+                #[allow(deprecated)]
+                // burn-ndarray is deprecated upstream; our users asked for it.
+                Some(key) => ("ndarray", key, Device::ndarray()),
+                _ => ("flex", key, Device::flex()),
+            };
             let s = run_key(&device, DType::F32, key);
-            println!("flex/f32/{key}: {:.3} ms", s * 1e3);
+            println!("{name}/f32/{key}: {:.3} ms", s * 1e3);
         }
         return;
     }
