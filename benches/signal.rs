@@ -127,6 +127,7 @@ fn main() {
     .iter()
     .flat_map(|(kind, grid)| grid.iter().map(move |(n, m)| format!("{kind}-{n}-{m}")))
     .collect();
+    #[allow(unused_mut)] // pushed to with the ndarray feature
     let mut devices = vec![("flex", Device::flex())];
     #[cfg(feature = "ndarray")]
     #[allow(deprecated)] // burn-ndarray is deprecated upstream; our users asked for it.
