@@ -142,7 +142,6 @@ fn execute<const D: usize>(
     plan: SignalPlan,
     boundary: Boundary,
 ) -> Result<Tensor<D>, ConvolveError> {
-    let device = in1.device();
     let (a, k) = if layout.a_is_in2 {
         (in2, in1)
     } else {
@@ -152,6 +151,7 @@ fn execute<const D: usize>(
     let y = match plan.route {
         #[cfg(cpu_kernels)]
         SignalRoute::Host { kernel, guarded } => {
+            let device = a.device();
             super::host::host(a, k, layout, boundary, (kernel, guarded), &device)?
         }
         #[cfg(not(cpu_kernels))]
