@@ -37,19 +37,11 @@ fn exact(a: &[f64], v: &[f64], mode: Mode) -> (Vec<f64>, Vec<f64>) {
     (0..len)
         .map(|j| {
             let k = j + start; // full-output index
-            let (mut sum, mut comp, mut mag) = (0.0f64, 0.0f64, 0.0f64);
+            let mut sum = crate::common::ExactSum::default();
             for t in k.saturating_sub(m - 1)..=k.min(n - 1) {
-                let p = a[t] * v[k - t];
-                let s = sum + p;
-                comp += if sum.abs() >= p.abs() {
-                    (sum - s) + p
-                } else {
-                    (p - s) + sum
-                };
-                sum = s;
-                mag += p.abs();
+                sum.add(a[t] * v[k - t]);
             }
-            (sum + comp, mag)
+            sum.value_and_magnitude()
         })
         .unzip()
 }

@@ -467,21 +467,14 @@ fn exact_same_2d(a: &Array, k: &Array) -> (Vec<f64>, Vec<f64>) {
     for i0 in 0..n0 {
         for i1 in 0..n1 {
             let (f0, f1) = (i0 + s0, i1 + s1); // full-output index
-            let (mut sum, mut comp, mut mag) = (0.0f64, 0.0f64, 0.0f64);
+            let mut sum = crate::common::ExactSum::default();
             for t0 in f0.saturating_sub(m0 - 1)..=f0.min(n0 - 1) {
                 for t1 in f1.saturating_sub(m1 - 1)..=f1.min(n1 - 1) {
-                    let p = a.data[t0 * n1 + t1] * k.data[(f0 - t0) * m1 + (f1 - t1)];
-                    let s = sum + p;
-                    comp += if sum.abs() >= p.abs() {
-                        (sum - s) + p
-                    } else {
-                        (p - s) + sum
-                    };
-                    sum = s;
-                    mag += p.abs();
+                    sum.add(a.data[t0 * n1 + t1] * k.data[(f0 - t0) * m1 + (f1 - t1)]);
                 }
             }
-            out.push(sum + comp);
+            let (value, mag) = sum.value_and_magnitude();
+            out.push(value);
             mags.push(mag);
         }
     }

@@ -127,3 +127,31 @@ pub fn seeded(seed: u64) -> impl Iterator<Item = u64> {
     })
     .skip(1)
 }
+
+/// A compensated (Neumaier) sum of products, exact to f64 rounding, and the sum of their
+/// magnitudes: the exact references of the accuracy tests.
+#[derive(Clone, Copy, Default)]
+pub struct ExactSum {
+    sum: f64,
+    comp: f64,
+    magnitude: f64,
+}
+
+impl ExactSum {
+    /// Adds the term `p`.
+    pub fn add(&mut self, p: f64) {
+        let s = self.sum + p;
+        self.comp += if self.sum.abs() >= p.abs() {
+            (self.sum - s) + p
+        } else {
+            (p - s) + self.sum
+        };
+        self.sum = s;
+        self.magnitude += p.abs();
+    }
+
+    /// The sum, and the sum of the terms' magnitudes.
+    pub fn value_and_magnitude(self) -> (f64, f64) {
+        (self.sum + self.comp, self.magnitude)
+    }
+}
