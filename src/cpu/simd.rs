@@ -333,7 +333,7 @@ unsafe fn correlate_body<T: Real, const FMA: bool>(
 }
 
 /// The outputs from `done` on: for long kernels (a weight gradient's "kernel" is a whole
-/// signal) one output at a time as a many-lane dot product, otherwise in blocks of 8 and single
+/// signal) as dot products, four at a time ([`long_dots`]) and then one at a time, otherwise in blocks of 8 and single
 /// outputs. Returns whether the values written are finite (where `out.check`).
 ///
 /// # Safety
@@ -348,7 +348,8 @@ unsafe fn correlate_rest<T: Real, const FMA: bool>(
 ) -> bool {
     let m = w.len();
     let (done, mut finite) = if m >= LONG {
-        (done, true)
+        // SAFETY: the caller's promise, passed on.
+        unsafe { long_dots::<T, FMA>(x, w, y, done, out) }
     } else {
         // SAFETY: the caller's promise, passed on.
         unsafe { blocks::<T, 8, FMA>(x, w, y, done, out) }
@@ -363,6 +364,77 @@ unsafe fn correlate_rest<T: Real, const FMA: bool>(
 
 /// Kernel length from which the leftover outputs are computed as dot products.
 const LONG: usize = 256;
+
+/// Outputs `from..` of a long kernel in groups of [`DOTS`] as dot products sharing each load
+/// of `w` ([`dots`]); returns where the groups end and whether the values written are finite
+/// (where `out.check`).
+///
+/// A weight gradient's outputs are few (the taps) and its "kernel" long (a whole signal): one
+/// dot product at a time loaded `w` once per multiply-add and chained each sum's additions
+/// through few registers. Measured on the depthwise training case (31 taps, 16,000 samples):
+/// the weight gradient took more time than the forward pass and the input gradient together.
+///
+/// # Safety
+/// As [`run`]'s.
+#[inline(always)]
+unsafe fn long_dots<T: Real, const FMA: bool>(
+    x: &[T],
+    w: &[T],
+    y: &mut [MaybeUninit<T>],
+    from: usize,
+    out: Out,
+) -> (usize, bool) {
+    let m = w.len();
+    let count = (y.len() - from) / DOTS;
+    let mut finite = true;
+    for group in 0..count {
+        let j = from + group * DOTS;
+        let xs = &x[j..j + m + DOTS - 1];
+        let sums = if T::BLOCK == 64 {
+            dots::<T, 16, FMA>(xs, w)
+        } else {
+            dots::<T, 8, FMA>(xs, w)
+        };
+        for (slot, s) in y[j..j + DOTS].iter_mut().zip(sums) {
+            // SAFETY: the caller's promise.
+            let v = unsafe { out.put(slot, s) };
+            finite &= !out.check || v.is_finite();
+        }
+    }
+    (from + count * DOTS, finite)
+}
+
+/// Outputs computed together by [`long_dots`].
+const DOTS: usize = 4;
+
+/// `[Σ_i x[q + i] · w[i] for q in 0..DOTS]`, `x` holding `w.len() + DOTS - 1` values: each
+/// sum in `L` lanes (eight vector accumulators in all with AVX2: 16 f32 or 8 f64 lanes each),
+/// each chunk of `w` loaded once for the four sums.
+#[inline(always)]
+fn dots<T: Real, const L: usize, const FMA: bool>(x: &[T], w: &[T]) -> [T; DOTS] {
+    let m = w.len();
+    let chunks = m / L;
+    let mut acc = [[T::zero(); L]; DOTS];
+    for c in 0..chunks {
+        let i = c * L;
+        let wv: &[T; L] = w[i..i + L].try_into().expect("a chunk of the kernel");
+        for (q, a) in acc.iter_mut().enumerate() {
+            let xv: &[T; L] = x[i + q..i + q + L].try_into().expect("a chunk of inputs");
+            for l in 0..L {
+                a[l] = madd::<T, FMA>(xv[l], wv[l], a[l]);
+            }
+        }
+    }
+    let mut sums = [T::zero(); DOTS];
+    for (q, (s, a)) in sums.iter_mut().zip(&acc).enumerate() {
+        let mut tail = T::zero();
+        for i in chunks * L..m {
+            tail = madd::<T, FMA>(x[q + i], w[i], tail);
+        }
+        *s = a.iter().fold(T::zero(), |s, &v| s + v) + tail;
+    }
+    sums
+}
 
 /// `Σ a[i] · b[i]` in 32 lanes.
 #[inline(always)]
@@ -525,7 +597,7 @@ mod tests {
 
     #[test]
     fn both_copies_match_a_naive_loop() {
-        for m in [1usize, 2, 3, 7, 8, 9, 31, 64, 65, 200] {
+        for m in [1usize, 2, 3, 7, 8, 9, 31, 64, 65, 200, 256, 300, 1000] {
             for len in [1usize, 7, 8, 9, 63, 64, 65, 130, 1000] {
                 let x: Vec<f32> = (0..len + m - 1)
                     .map(|i| ((i * 37 % 23) as f32 - 11.0) / 8.0)
