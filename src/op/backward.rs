@@ -25,6 +25,13 @@ impl<B: Backend + NpConvOps> Backward<B, 2> for NpConvBackward {
         let (x, w, plan) = ops.state;
         if let Some(node) = node_x {
             let dx = B::npconv_input_grad(x.clone(), w.clone(), gy.clone(), plan);
+            // A leaf (no parents) keeps its gradient in `Gradients` for the caller to read;
+            // anything else passes it on to the backward pass of the op that made it.
+            let dx = if node.parents.is_empty() {
+                B::npconv_leaf_grad(dx)
+            } else {
+                dx
+            };
             grads.register::<B>(node.id, dx);
         }
         if let Some(node) = node_w {

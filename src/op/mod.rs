@@ -90,6 +90,14 @@ pub(crate) trait NpConvOps: Backend {
             g.reversed,
         )
     }
+
+    /// A gradient of a leaf tensor (one the caller asked gradients for), as the backend reads
+    /// it fastest while `Gradients` keeps a reference to it: the caller's `grad(&grads)` is a
+    /// second reference, so reading it cannot take the buffer over. The same tensor by default.
+    #[cfg(feature = "autodiff")]
+    fn npconv_leaf_grad(grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        grad
+    }
 }
 
 /// Runs the op on `x` and `w`.

@@ -230,6 +230,42 @@ on_every_backend! {
         }
     }
 
+    fn a_leaf_gradient_is_an_ordinary_tensor(device: &Device) {
+        // The input gradient of a leaf is registered in the form its backend reads fastest
+        // while `Gradients` holds it (borrowed memory on ndarray). It must accumulate, take
+        // part in arithmetic, be read twice and stay unchanged by what is done to a copy.
+        // Full mode and y.sum(): dL/dx[b, c, t] = Σ_k w1[c, 0, k] + Σ_k w2[c, 0, k].
+        let device = device.clone().autodiff();
+        let (batch, channels, n, m) = (2, 3, 40, 5);
+        let xs = sequence(batch * channels * n, 43);
+        let (w1s, w2s) = (sequence(channels * m, 44), sequence(channels * m, 45));
+        for method in Method::ALL {
+            let x = t3(&xs, [batch, channels, n], &device).require_grad();
+            let w1 = t3(&w1s, [channels, 1, m], &device);
+            let w2 = t3(&w2s, [channels, 1, m], &device);
+            let options = burn_npconv::Convolve1dOptions::new(Mode::Full)
+                .with_groups(channels)
+                .with_method(method);
+            let y1 = burn_npconv::convolve1d(x.clone(), w1, None, options).unwrap();
+            let y2 = burn_npconv::convolve1d(x.clone(), w2, None, options).unwrap();
+            let grads = (y1.sum() + y2.sum()).backward();
+            let expected = |c: usize| -> f64 {
+                w1s[c * m..][..m].iter().sum::<f64>() + w2s[c * m..][..m].iter().sum::<f64>()
+            };
+            let check = |dx: &[f64], what: &str| {
+                for (i, v) in dx.iter().enumerate() {
+                    let e = expected(i / n % channels);
+                    assert!((v - e).abs() <= 1e-5, "{method}, {what}: dx[{i}] = {v}, expected {e}");
+                }
+            };
+            let g = x.grad(&grads).unwrap();
+            let doubled = values(g.clone() * 2.0 - g.clone());
+            check(&doubled, "2·dx - dx");
+            check(&values(g), "dx");
+            check(&values(x.grad(&grads).unwrap()), "dx read again");
+        }
+    }
+
     fn gradients_satisfy_the_convolution_identities(device: &Device) {
         for method in Method::ALL {
             for shape in shapes() {
