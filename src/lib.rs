@@ -30,6 +30,7 @@ mod plan;
 #[cfg(feature = "remote")]
 pub mod remote;
 pub mod signal;
+mod spectra;
 mod stream;
 
 pub use backend_kind::{BackendKind, BackendKindError};

@@ -5,6 +5,7 @@
 use realfft::num_complex::Complex;
 
 use crate::fft_plans::{Planned, plans};
+use crate::spectra::channel_sum;
 
 /// The edge sums of one output row: `S` at the first and at the last `e = min(m - 1,
 /// n + m - 1)` full-output indices (`0 .. e` and `n + m - 1 - e ..`), and `Σ |h|` over the
@@ -94,11 +95,10 @@ fn edge_terms_in<F: Planned>(
             v.chunks(len).map(spectrum).collect()
         }
     };
-    let (head_specs, tail_specs, h_specs) = (
-        spectra(heads, te, ax),
-        spectra(tails, te, ax),
-        spectra(hs, m, ah),
-    );
+    let (head_specs, tail_specs) = (spectra(heads, te, ax), spectra(tails, te, ax));
+    // The kernels' spectra in one run, `[cout][cin / groups][bins]`, as `channel_sum` reads them.
+    let h_specs = spectra(hs, m, ah);
+    let h_all: Vec<Complex<F>> = h_specs.concat();
     let scale = of(1.0 / f as f64);
     let inverse = |prod: &mut [Complex<F>], out: &mut [F], scratch: &mut [Complex<F>]| {
         for p in prod.iter_mut() {
@@ -117,19 +117,14 @@ fn edge_terms_in<F: Planned>(
     let row_sums = |row: usize| {
         let (b, o) = (row / cout, row % cout);
         let first = b * cin + (o / opg) * cpg;
+        // Written whole by `channel_sum`.
         let (mut head, mut tail) = (
-            crate::buffers::take(bins, zero),
-            crate::buffers::take(bins, zero),
+            crate::buffers::reuse(bins, zero),
+            crate::buffers::reuse(bins, zero),
         );
-        for i in 0..cpg {
-            let h = &h_specs[o * cpg + i];
-            for ((acc, x), h) in head.iter_mut().zip(&head_specs[first + i]).zip(h) {
-                *acc = *acc + x * h;
-            }
-            for ((acc, x), h) in tail.iter_mut().zip(&tail_specs[first + i]).zip(h) {
-                *acc = *acc + x * h;
-            }
-        }
+        let h = &h_all[o * cpg * bins..][..cpg * bins];
+        channel_sum(&mut head, &head_specs[first..first + cpg], h);
+        channel_sum(&mut tail, &tail_specs[first..first + cpg], h);
         let mut out = crate::buffers::reuse(f, F::zero());
         let mut scratch = crate::buffers::reuse(c2r.get_scratch_len(), zero);
         inverse(&mut head, &mut out, &mut scratch);
