@@ -3,12 +3,17 @@
 grid point our time, the best reference time and their ratio as a Markdown table, checks the
 targets, and draws time vs kernel length. Writes the tables into docs/PERFORMANCE.md, replacing
 what lies between its `<!-- report.py: begin -->` and `<!-- report.py: end -->` lines (the text
-around them is kept), and draws docs/bench.png.
+around them is kept), and draws docs/bench.png. The training table (criterion's `train/` groups
+and benches/results/torch_reference.json) goes between its own `<!-- report.py train: begin -->`
+and `<!-- report.py train: end -->` lines, so that it can be measured again on its own:
 
-    python3 benches/report.py
+    python3 benches/report.py           # every table
+    python3 benches/report.py --train   # the training table only
 """
 import json
 import pathlib
+import platform
+import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CRITERION = ROOT / "target" / "criterion"
@@ -17,6 +22,8 @@ TORCH = ROOT / "benches" / "results" / "torch_reference.json"
 REPORT = ROOT / "docs" / "PERFORMANCE.md"
 BEGIN = "<!-- report.py: begin -->"
 END = "<!-- report.py: end -->"
+TRAIN_BEGIN = "<!-- report.py train: begin -->"
+TRAIN_END = "<!-- report.py train: end -->"
 PLOT = ROOT / "docs" / "bench.png"
 BACKENDS = ("flex", "ndarray", "wgpu")
 
@@ -42,14 +49,14 @@ def load_alternated():
     return out
 
 
-def replace_marked(document, generated):
-    """`document` with the lines strictly between its BEGIN and END marker lines replaced by
-    `generated`; everything else, the markers included, is kept as it is."""
+def replace_marked(document, generated, begin=BEGIN, end=END):
+    """`document` with the lines strictly between its `begin` and `end` marker lines replaced
+    by `generated`; everything else, the markers included, is kept as it is."""
     lines = document.splitlines(keepends=True)
-    begins = [i for i, line in enumerate(lines) if line.strip() == BEGIN]
-    ends = [i for i, line in enumerate(lines) if line.strip() == END]
+    begins = [i for i, line in enumerate(lines) if line.strip() == begin]
+    ends = [i for i, line in enumerate(lines) if line.strip() == end]
     if len(begins) != 1 or len(ends) != 1 or begins[0] > ends[0]:
-        raise ValueError(f"expected one {BEGIN!r} line followed by one {END!r} line, found "
+        raise ValueError(f"expected one {begin!r} line followed by one {end!r} line, found "
                          f"{len(begins)} and {len(ends)}")
     if generated and not generated.endswith("\n"):
         generated += "\n"
@@ -183,36 +190,8 @@ def main():
             # No AVX-512 on this CPU: nothing measured, so nothing met (or missed).
             misses["AVX-512 >= 1.6x AVX2 (M >= 31)"] = None
         misses.setdefault("AVX-512 >= 1.6x AVX2 (M >= 31)", [])
-    train = {k: v for k, v in ours.items() if k[0].startswith("train/")}
-    if train and TORCH.exists():
-        torch_ref = json.loads(TORCH.read_text())
-        say(f"\nTraining step as users run it (`same` mode): the forward pass with its output read back (`into_data`); the step: forward, `y.sum().backward()`, both gradients taken with `grad` and read back (`into_data`); the stack: one Adam step on a depthwise layer, GELU and a dense layer, MSE loss read back. PyTorch {torch_ref['torch_version']} CPU with {torch_ref['threads']} threads does the same (its outputs and gradients are in host memory when its calls return):\n")
-        say("| case | backend | method | forward | step | step / forward | PyTorch forward / step | speed-up forward / step |")
-        say("|---|---|---|---|---|---|---|---|")
-        tmiss = {"step <= 3.5x forward (auto)": [], "step >= 3x faster than PyTorch (auto)": [], "forward >= 3x faster than PyTorch (auto)": []}
-        for case, t in torch_ref["seconds"].items():
-            stack = "step" in t and case.startswith("depthwise31-gelu")
-            for backend in ("flex", "ndarray"):
-                for method in ("auto", "direct", "fft"):
-                    group = f"train/{backend}/{method}"
-                    f = ours.get((group, f"{'stack-forward' if stack else 'forward'}/{case}"))
-                    st = ours.get((group, f"{'stack' if stack else 'step'}/{case}"))
-                    if not f or not st:
-                        continue
-                    tf, ts = t["forward"], t["step"]
-                    say(f"| {case} | {backend} | {method} | {fmt(f)} | {fmt(st)} | {st / f:.2f}x | {fmt(tf)} / {fmt(ts)} | {tf / f:.2f}x / {ts / st:.2f}x |")
-                    if method != "auto":
-                        continue
-                    tag = f"{case} {backend}"
-                    if st / f > 3.5:
-                        tmiss["step <= 3.5x forward (auto)"].append(f"{tag} ({st / f:.2f}x)")
-                    if ts / st < 3.0:
-                        tmiss["step >= 3x faster than PyTorch (auto)"].append(f"{tag} ({ts / st:.2f}x)")
-                    if tf / f < 3.0:
-                        tmiss["forward >= 3x faster than PyTorch (auto)"].append(f"{tag} ({tf / f:.2f}x)")
-        misses.update(tmiss)
     say("")
-    for target in [t for t in misses if t.startswith("AVX") or "PyTorch" in t or "3.5x" in t]:
+    for target in [t for t in misses if t.startswith("AVX")]:
         miss = misses[target]
         if miss is None:
             say(f"- target {target}: not measured (this CPU has no AVX-512)")
@@ -242,12 +221,76 @@ def main():
     text = "\n".join(lines) + "\n"
     print(text)
     plot(plot_rows)
+    write(text, BEGIN, END)
+    write_training(ours)
+
+
+def write(text, begin, end):
+    """`text` written into docs/PERFORMANCE.md between the marker lines `begin` and `end`."""
     try:
         document = REPORT.read_text(encoding="utf-8")
-        REPORT.write_text(replace_marked(document, text), encoding="utf-8")
+        REPORT.write_text(replace_marked(document, text, begin, end), encoding="utf-8")
     except (OSError, ValueError) as e:
         raise SystemExit(f"{REPORT}: {e}; the tables above were not written")
-    print(f"wrote the tables into {REPORT}")
+    print(f"wrote the tables into {REPORT} ({begin})")
+
+
+def machine():
+    """This machine's CPU model, CPU count and widest vector extension, as Linux reports them."""
+    try:
+        info = pathlib.Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    model = next((l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith("model name")), "unknown CPU")
+    cpus = sum(1 for l in info.splitlines() if l.startswith("processor"))
+    flags = next((l.split(":", 1)[1].split() for l in info.splitlines() if l.startswith("flags")), [])
+    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return f"{model}, {cpus} CPUs, {isa}"
+
+
+def write_training(ours):
+    """The training table and its targets, from criterion's `train/` groups and PyTorch's
+    times, written between the training markers."""
+    lines = []
+    say = lines.append
+    misses = {}
+    train = {k: v for k, v in ours.items() if k[0].startswith("train/")}
+    if train and TORCH.exists():
+        torch_ref = json.loads(TORCH.read_text())
+        say(f"\nTraining step as users run it (`same` mode): the forward pass with its output read back (`into_data`); the step: forward, `y.sum().backward()`, both gradients taken with `grad` and read back (`into_data`); the stack: one Adam step on a depthwise layer, GELU and a dense layer, MSE loss read back. PyTorch {torch_ref['torch_version']} CPU with {torch_ref['threads']} threads does the same (its outputs and gradients are in host memory when its calls return):\n")
+        say("| case | backend | method | forward | step | step / forward | PyTorch forward / step | speed-up forward / step |")
+        say("|---|---|---|---|---|---|---|---|")
+        tmiss = {"step <= 3.5x forward (auto)": [], "step >= 3x faster than PyTorch (auto)": [], "forward >= 3x faster than PyTorch (auto)": []}
+        for case, t in torch_ref["seconds"].items():
+            stack = "step" in t and case.startswith("depthwise31-gelu")
+            for backend in ("flex", "ndarray"):
+                for method in ("auto", "direct", "fft"):
+                    group = f"train/{backend}/{method}"
+                    f = ours.get((group, f"{'stack-forward' if stack else 'forward'}/{case}"))
+                    st = ours.get((group, f"{'stack' if stack else 'step'}/{case}"))
+                    if not f or not st:
+                        continue
+                    tf, ts = t["forward"], t["step"]
+                    say(f"| {case} | {backend} | {method} | {fmt(f)} | {fmt(st)} | {st / f:.2f}x | {fmt(tf)} / {fmt(ts)} | {tf / f:.2f}x / {ts / st:.2f}x |")
+                    if method != "auto":
+                        continue
+                    tag = f"{case} {backend}"
+                    if st / f > 3.5:
+                        tmiss["step <= 3.5x forward (auto)"].append(f"{tag} ({st / f:.2f}x)")
+                    if ts / st < 3.0:
+                        tmiss["step >= 3x faster than PyTorch (auto)"].append(f"{tag} ({ts / st:.2f}x)")
+                    if tf / f < 3.0:
+                        tmiss["forward >= 3x faster than PyTorch (auto)"].append(f"{tag} ({tf / f:.2f}x)")
+        misses.update(tmiss)
+    if not lines:
+        print("no training results (criterion's train/ groups and benches/results/torch_reference.json): the training table was not written")
+        return
+    say(f"\nMeasured on: {machine()}.\n")
+    for target, miss in misses.items():
+        say(f"- target {target}: " + ("met at every measured point" if not miss else f"missed at {len(miss)} points: " + ", ".join(miss)))
+    text = "\n".join(lines) + "\n"
+    print(text)
+    write(text, TRAIN_BEGIN, TRAIN_END)
 
 
 def plot(rows):
@@ -290,4 +333,7 @@ def plot(rows):
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--train"]:
+        write_training(load_criterion())
+    else:
+        main()
