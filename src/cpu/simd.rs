@@ -372,7 +372,8 @@ const LONG: usize = 256;
 /// A weight gradient's outputs are few (the taps) and its "kernel" long (a whole signal): one
 /// dot product at a time loaded `w` once per multiply-add and chained each sum's additions
 /// through few registers. Measured on the depthwise training case (31 taps, 16,000 samples):
-/// the weight gradient took more time than the forward pass and the input gradient together.
+/// its weight gradient took 34 ms that way against the forward pass's 25 ms (the same
+/// multiply-adds), 26 ms in groups of four.
 ///
 /// # Safety
 /// As [`run`]'s.
