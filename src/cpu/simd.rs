@@ -192,7 +192,7 @@ unsafe fn correlate_avx512<T: Real>(x: &[T], w: &[T], y: &mut [MaybeUninit<T>], 
         }
     };
     // SAFETY: as above.
-    finite & unsafe { correlate_rest::<T, true>(x, w, y, done, out) }
+    finite & unsafe { correlate_rest::<T, true, WIDE_DOTS>(x, w, y, done, out) }
 }
 
 /// The AVX2 copy.
@@ -328,18 +328,19 @@ unsafe fn correlate_body<T: Real, const FMA: bool>(
         } else {
             blocks::<T, 32, FMA>(x, w, y, 0, out)
         };
-        finite & correlate_rest::<T, FMA>(x, w, y, done, out)
+        finite & correlate_rest::<T, FMA, DOTS>(x, w, y, done, out)
     }
 }
 
 /// The outputs from `done` on: for long kernels (a weight gradient's "kernel" is a whole
-/// signal) as dot products, four at a time ([`long_dots`]) and then one at a time, otherwise in blocks of 8 and single
-/// outputs. Returns whether the values written are finite (where `out.check`).
+/// signal) as dot products, `K` at a time ([`long_dots`]) and then one at a time, otherwise in
+/// blocks of 8 and single outputs. Returns whether the values written are finite (where
+/// `out.check`).
 ///
 /// # Safety
 /// As [`run`]'s.
 #[inline(always)]
-unsafe fn correlate_rest<T: Real, const FMA: bool>(
+unsafe fn correlate_rest<T: Real, const FMA: bool, const K: usize>(
     x: &[T],
     w: &[T],
     y: &mut [MaybeUninit<T>],
@@ -349,7 +350,7 @@ unsafe fn correlate_rest<T: Real, const FMA: bool>(
     let m = w.len();
     let (done, mut finite) = if m >= LONG {
         // SAFETY: the caller's promise, passed on.
-        unsafe { long_dots::<T, FMA>(x, w, y, done, out) }
+        unsafe { long_dots::<T, FMA, K>(x, w, y, done, out) }
     } else {
         // SAFETY: the caller's promise, passed on.
         unsafe { blocks::<T, 8, FMA>(x, w, y, done, out) }
@@ -365,7 +366,7 @@ unsafe fn correlate_rest<T: Real, const FMA: bool>(
 /// Kernel length from which the leftover outputs are computed as dot products.
 const LONG: usize = 256;
 
-/// Outputs `from..` of a long kernel in groups of [`DOTS`] as dot products sharing each load
+/// Outputs `from..` of a long kernel in groups of `K` as dot products sharing each load
 /// of `w` ([`dots`]); returns where the groups end and whether the values written are finite
 /// (where `out.check`).
 ///
@@ -373,12 +374,13 @@ const LONG: usize = 256;
 /// dot product at a time loaded `w` once per multiply-add and chained each sum's additions
 /// through few registers. Measured on the depthwise training case (31 taps, 16,000 samples):
 /// its weight gradient took 34 ms that way against the forward pass's 25 ms (the same
-/// multiply-adds), 26 ms in groups of four.
+/// multiply-adds), 26 ms in groups of four. With AVX-512's 32 registers, groups of eight took
+/// 25-27 ms against 28-30 ms for groups of four, in alternated runs.
 ///
 /// # Safety
 /// As [`run`]'s.
 #[inline(always)]
-unsafe fn long_dots<T: Real, const FMA: bool>(
+unsafe fn long_dots<T: Real, const FMA: bool, const K: usize>(
     x: &[T],
     w: &[T],
     y: &mut [MaybeUninit<T>],
@@ -386,36 +388,38 @@ unsafe fn long_dots<T: Real, const FMA: bool>(
     out: Out,
 ) -> (usize, bool) {
     let m = w.len();
-    let count = (y.len() - from) / DOTS;
+    let count = (y.len() - from) / K;
     let mut finite = true;
     for group in 0..count {
-        let j = from + group * DOTS;
-        let xs = &x[j..j + m + DOTS - 1];
+        let j = from + group * K;
+        let xs = &x[j..j + m + K - 1];
         let sums = if T::BLOCK == 64 {
-            dots::<T, 16, FMA>(xs, w)
+            dots::<T, 16, K, FMA>(xs, w)
         } else {
-            dots::<T, 8, FMA>(xs, w)
+            dots::<T, 8, K, FMA>(xs, w)
         };
-        for (slot, s) in y[j..j + DOTS].iter_mut().zip(sums) {
+        for (slot, s) in y[j..j + K].iter_mut().zip(sums) {
             // SAFETY: the caller's promise.
             let v = unsafe { out.put(slot, s) };
             finite &= !out.check || v.is_finite();
         }
     }
-    (from + count * DOTS, finite)
+    (from + count * K, finite)
 }
 
-/// Outputs computed together by [`long_dots`].
+/// Outputs computed together by [`long_dots`] with AVX2's 16 vector registers: eight vector
+/// accumulators.
 const DOTS: usize = 4;
+/// The same with AVX-512's 32 registers: eight 512-bit accumulators.
+const WIDE_DOTS: usize = 8;
 
-/// `[Σ_i x[q + i] · w[i] for q in 0..DOTS]`, `x` holding `w.len() + DOTS - 1` values: each
-/// sum in `L` lanes (eight vector accumulators in all with AVX2: 16 f32 or 8 f64 lanes each),
-/// each chunk of `w` loaded once for the four sums.
+/// `[Σ_i x[q + i] · w[i] for q in 0..K]`, `x` holding `w.len() + K - 1` values: each sum in `L`
+/// lanes (16 f32 or 8 f64), each chunk of `w` loaded once for the `K` sums.
 #[inline(always)]
-fn dots<T: Real, const L: usize, const FMA: bool>(x: &[T], w: &[T]) -> [T; DOTS] {
+fn dots<T: Real, const L: usize, const K: usize, const FMA: bool>(x: &[T], w: &[T]) -> [T; K] {
     let m = w.len();
     let chunks = m / L;
-    let mut acc = [[T::zero(); L]; DOTS];
+    let mut acc = [[T::zero(); L]; K];
     for c in 0..chunks {
         let i = c * L;
         let wv: &[T; L] = w[i..i + L].try_into().expect("a chunk of the kernel");
@@ -426,7 +430,7 @@ fn dots<T: Real, const L: usize, const FMA: bool>(x: &[T], w: &[T]) -> [T; DOTS]
             }
         }
     }
-    let mut sums = [T::zero(); DOTS];
+    let mut sums = [T::zero(); K];
     for (q, (s, a)) in sums.iter_mut().zip(&acc).enumerate() {
         let mut tail = T::zero();
         for i in chunks * L..m {
