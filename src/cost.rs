@@ -193,7 +193,7 @@ pub(crate) fn nd_fft_lens(padded: &[usize]) -> Vec<usize> {
 }
 
 /// The smallest `2^a 3^b 5^c 7^d` at least `p` (and even when `even`, for `p > 1`).
-fn smooth_len(p: usize, even: bool) -> usize {
+pub(crate) fn smooth_len(p: usize, even: bool) -> usize {
     if p <= 1 {
         return 1;
     }

@@ -6,7 +6,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::layout::Layout;
 use crate::boundary::Boundary;
-use crate::cpu::nd::{Dims, Padder, correlate, pad, separable};
+use crate::cpu::nd::{Dims, Padder, correlate, separable};
 use crate::dtype::{cast, with_real};
 use crate::error::ConvolveError;
 use crate::geometry::Axis;
@@ -93,17 +93,20 @@ pub(super) fn host<const D: usize>(
     with_real!(dtype, T => {
         let a = a.as_slice::<T>().map_err(|e| failure(device, e))?;
         let k = k.as_slice::<T>().map_err(|e| failure(device, e))?;
-        let padded = if layout.flip_a {
-            pad(&flipped(a, true), s.n, s.lo, s.hi, boundary)
+        let flipped_a;
+        let a = if layout.flip_a {
+            flipped_a = flipped(a, true);
+            &flipped_a
         } else {
-            pad(a, s.n, s.lo, s.hi, boundary)
+            a
         };
+        let padder = Padder::new(a, s.n, s.lo, s.hi, boundary);
         let k = if layout.flip_k {
             std::borrow::Cow::Owned(flipped(k, true))
         } else {
             std::borrow::Cow::Borrowed(k)
         };
-        let mut y = correlate(&padded, &k, s.d, kernel, guarded);
+        let mut y = correlate(&padder, &k, s.d, kernel, guarded);
         if layout.reverse_out {
             y.reverse();
         }

@@ -63,19 +63,25 @@ fn accumulate_body<T: Real>(y: &mut [T], a: &[T], w: &[T]) {
     }
 }
 
-/// Output `i` (flat index into `d.out()`) alone, summed as [`direct`] sums it.
-pub(crate) fn direct_at<T: Real>(a: &[T], k: &[T], d: Dims, i: usize) -> T {
+/// Outputs `first .. first + len` (flat indices into `d.out()`, within one row) alone, summed
+/// as [`direct`] sums them. Rows of `a` that are all zeros are skipped: a sum that starts at
+/// +0 is never -0, so adding their terms (±0, the kernel being finite) changes nothing, and
+/// the outputs at a zero-padded volume's corners, whose windows are mostly padding, cost
+/// their data's terms only.
+pub(crate) fn direct_span<T: Real>(a: &[T], k: &[T], d: Dims, first: usize, len: usize) -> Vec<T> {
     let [_, l1, l2] = d.out();
-    let (i0, i1, i2) = (i / (l1 * l2), (i / l2) % l1, i % l2);
-    let mut sum = T::zero();
+    let (i0, i1, i2) = (first / (l1 * l2), (first / l2) % l1, first % l2);
+    debug_assert!(i2 + len <= l2);
+    let mut y = vec![T::zero(); len];
     for k0 in 0..d.m[0] {
         for k1 in 0..d.m[1] {
-            let a_row = &a[((i0 + k0) * d.p[1] + i1 + k1) * d.p[2] + i2..][..d.m[2]];
-            let k_row = &k[(k0 * d.m[1] + k1) * d.m[2]..][..d.m[2]];
-            for (&x, &w) in a_row.iter().zip(k_row) {
-                sum = sum + x * w;
+            let a_row = &a[((i0 + k0) * d.p[1] + i1 + k1) * d.p[2] + i2..][..len + d.m[2] - 1];
+            if a_row.iter().all(|v| v.is_zero()) {
+                continue;
             }
+            let k_row = &k[(k0 * d.m[1] + k1) * d.m[2]..][..d.m[2]];
+            accumulate(&mut y, a_row, k_row);
         }
     }
-    sum
+    y
 }

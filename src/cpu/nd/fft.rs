@@ -1,64 +1,118 @@
-//! The N-D FFT kernel: a circular correlation of transform lengths `f` (at least the padded
-//! array's on every axis, so the `valid` outputs never wrap), by `realfft` along the last axis
-//! and `rustfft` along the others.
+//! The N-D FFT engine: circular correlations of one transform shape `f`, by `realfft` along
+//! the last axis and `rustfft` along the others, used tile by tile (`super::tiles`).
 //!
-//! The spectrum of an array `[f0][f1][f2]` is kept as `[h][f1][f0]` (`h = f2 / 2 + 1`): the
-//! real transform runs on rows of the last axis, then each plane is transposed so that the
-//! next axis's transforms run on contiguous rows, and so on; the inverse runs the same steps
-//! backwards and transforms back only the rows that hold outputs. A call works in four
-//! spectrum-sized buffers, allocated once: fresh pages cost more than the transforms
-//! (`perf`: page faults and zeroing were a third of a 1024x1024 call when each step had its
-//! own buffer).
+//! A spectrum `[f0][f1][h]` (`h = f2 / 2 + 1`) stays in that layout: the real transforms run
+//! on its rows, and the other axes' transforms on strips of columns, each copied into a small
+//! contiguous buffer, transformed and copied back in place. The strips replace whole-array
+//! transposes, which `perf` showed as a fifth of a 3-D call (strided reads over many pages).
+//! Transforms skip what they know: rows and planes past the input are zero, and the inverse
+//! transforms back only the planes and rows that hold outputs.
+
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use realfft::num_complex::Complex;
-use rustfft::FftDirection;
+use realfft::{ComplexToReal, RealToComplex};
+use rustfft::{Fft, FftDirection};
 
-use super::dims::Dims;
-use crate::cost::SERIAL_FFT_POINTS;
 use crate::cpu::Real;
 use crate::cpu::real::to;
 use crate::fft_plans::{complex_plan, plans};
 
 /// A spectrum-sized buffer.
-type Buf<U> = Vec<Complex<U>>;
+pub(super) type Buf<U> = Vec<Complex<U>>;
 
-/// Transforms of one shape.
-struct NdFft {
-    /// Transform lengths, outermost axis first.
-    f: [usize; 3],
+/// Bytes of one strip of columns: a few hundred KiB stay in a core's L2 cache.
+const STRIP_BYTES: usize = 128 << 10;
+
+/// A pointer to a buffer whose disjoint parts tasks write in parallel.
+#[derive(Clone, Copy)]
+pub(super) struct Shared<V>(*mut V);
+
+// SAFETY: every user writes through the pointer only to parts no other task reads or writes,
+// while the buffer it points to outlives the tasks.
+unsafe impl<V: Send> Send for Shared<V> {}
+unsafe impl<V: Send> Sync for Shared<V> {}
+
+impl<V> Shared<V> {
+    pub(super) fn new(v: &mut [V]) -> Self {
+        Shared(v.as_mut_ptr())
+    }
+
+    /// The pointer to element `i`.
+    ///
+    /// # Safety
+    /// `i` is within the buffer, and no other task touches element `i` meanwhile.
+    pub(super) unsafe fn at(self, i: usize) -> *mut V {
+        // SAFETY: the caller keeps `i` within the buffer.
+        unsafe { self.0.add(i) }
+    }
 }
 
-impl NdFft {
+/// What a transform reads of its input.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Values {
+    /// The values themselves.
+    Plain,
+    /// Their magnitudes times a scale (the reciprocal of the largest, so that f32 holds them).
+    Abs(f64),
+}
+
+/// The transforms of one shape `f` (outermost axis first).
+pub(super) struct NdFft<U: Real> {
+    f: [usize; 3],
+    /// Whether one transform's rows and strips run on rayon's workers (a tile alone), or on
+    /// the calling thread (tiles in parallel).
+    parallel: bool,
+    r2c: Arc<dyn RealToComplex<U>>,
+    c2r: Arc<dyn ComplexToReal<U>>,
+    /// The complex transforms along axes 0 and 1, forward then inverse.
+    axes: [[Arc<dyn Fft<U>>; 2]; 2],
+}
+
+impl<U: Real> NdFft<U> {
+    pub(super) fn new(f: [usize; 3], parallel: bool) -> Self {
+        let (r2c, c2r) = plans::<U>(f[2]);
+        let axis = |len: usize| {
+            [FftDirection::Forward, FftDirection::Inverse].map(|dir| complex_plan::<U>(len, dir))
+        };
+        NdFft {
+            f,
+            parallel,
+            r2c,
+            c2r,
+            axes: [axis(f[0]), axis(f[1])],
+        }
+    }
+
     /// Complex values per row of the last axis's transform.
     fn h(&self) -> usize {
         self.f[2] / 2 + 1
     }
 
     /// Complex values in a spectrum.
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.h() * self.f[0] * self.f[1]
     }
 
-    /// Whether the work is too small to wake rayon's workers.
-    fn serial(&self) -> bool {
-        self.f.iter().product::<usize>() < SERIAL_FFT_POINTS
+    /// Real points of a transform.
+    pub(super) fn points(&self) -> usize {
+        self.f.iter().product()
     }
 
-    /// The spectrum of `x` (shape `shape`, each axis at most `f`'s), zero-padded to `f`, into
-    /// `out`; `t` is scratch.
-    fn forward<T: Real, U: Real>(
+    /// The spectrum of `values` of `x` (shape `shape`, each axis at most `f`'s), zero-padded
+    /// to `f`, into `out` (`len()` values).
+    pub(super) fn forward<T: Real>(
         &self,
         x: &[T],
         shape: [usize; 3],
-        out: &mut Buf<U>,
-        t: &mut Buf<U>,
+        values: Values,
+        out: &mut [Complex<U>],
     ) {
-        let [f0, f1, f2] = self.f;
+        let [_, f1, f2] = self.f;
         let h = self.h();
-        let (r2c, _) = plans::<U>(f2);
         let zero = Complex::new(U::zero(), U::zero());
-        // Rows of the last axis, `[f0][f1][h]`, in `t`; zero rows stay zero.
+        let r2c = &self.r2c;
         let row = |(r, spec): (usize, &mut [Complex<U>]), (buf, scratch): &mut (Vec<U>, Buf<U>)| {
             let (i0, i1) = (r / f1, r % f1);
             if i0 >= shape[0] || i1 >= shape[1] {
@@ -66,171 +120,179 @@ impl NdFft {
                 return;
             }
             let src = &x[(i0 * shape[1] + i1) * shape[2]..][..shape[2]];
-            buf.fill(U::zero());
-            for (b, &v) in buf.iter_mut().zip(src) {
-                *b = to(v);
+            let (head, tail) = buf.split_at_mut(shape[2]);
+            match values {
+                Values::Plain => head.iter_mut().zip(src).for_each(|(b, &v)| *b = to(v)),
+                Values::Abs(scale) => head
+                    .iter_mut()
+                    .zip(src)
+                    .for_each(|(b, &v)| *b = to(to::<T, f64>(v.abs()) * scale)),
             }
+            tail.fill(U::zero());
             r2c.process_with_scratch(buf, spec, scratch)
                 .expect("buffers of the planned lengths");
         };
         let init = || (vec![U::zero(); f2], r2c.make_scratch_vec());
-        if self.serial() {
-            let mut s = init();
-            t.chunks_mut(h).enumerate().for_each(|r| row(r, &mut s));
-        } else {
-            t.par_chunks_mut(h)
+        if self.parallel {
+            out.par_chunks_mut(h)
                 .enumerate()
                 .for_each_init(init, |s, r| row(r, s));
+        } else {
+            let mut s = init();
+            out.chunks_mut(h).enumerate().for_each(|r| row(r, &mut s));
         }
-        // `[f0][f1][h]` -> `[f0][h][f1]` (in `out`), transforms along axis 1.
-        self.transpose(t, out, f0, f1, h);
-        self.complex_rows(out, f1, FftDirection::Forward);
-        // `[h f1]` columns of `[f0]` rows -> `[h f1][f0]` (in `t`), transforms along axis 0.
-        self.transpose(out, t, 1, f0, h * f1);
-        self.complex_rows(t, f0, FftDirection::Forward);
-        std::mem::swap(out, t);
+        // Axis 1 on the planes that hold input (the others are zero), then axis 0.
+        let plane = f1 * h;
+        self.columns(&mut out[..shape[0] * plane], f1, h, &self.axes[1][0]);
+        self.columns(out, self.f[0], plane, &self.axes[0][0]);
     }
 
-    /// The `valid` outputs (shape `d.out()`) of the real array whose spectrum is `spec`, times
-    /// `scale`, in `T`; `spec` and `t` are scratch.
-    fn inverse_valid<T: Real, U: Real>(
+    /// The outputs `[0, l)` of the real array whose spectrum is `spec`, times `scale`, in
+    /// `T`, into `out` (shape `l`); `spec` is scratch.
+    pub(super) fn inverse<T: Real>(
         &self,
-        spec: &mut Buf<U>,
-        t: &mut Buf<U>,
-        d: Dims,
+        spec: &mut [Complex<U>],
+        l: [usize; 3],
         scale: U,
-    ) -> Vec<T> {
-        let [f0, f1, f2] = self.f;
+        out: &mut [T],
+    ) {
+        let [_, f1, f2] = self.f;
         let h = self.h();
-        self.complex_rows(spec, f0, FftDirection::Inverse);
-        self.transpose(spec, t, 1, h * f1, f0);
-        self.complex_rows(t, f1, FftDirection::Inverse);
-        self.transpose(t, spec, f0, h, f1);
-        // `spec` is `[f0][f1][h]`: the rows that hold outputs, back to real values.
-        let (_, c2r) = plans::<U>(f2);
-        let [l0, l1, l2] = d.out();
-        let mut out = vec![T::zero(); l0 * l1 * l2];
-        let row = |(r, y): (usize, &mut [T]), (buf, scratch): &mut (Vec<U>, Buf<U>)| {
-            let (i0, i1) = (r / l1, r % l1);
-            let src = &spec[(i0 * f1 + i1) * h..][..h];
-            let mut row: Buf<U> = src.to_vec();
+        let plane = f1 * h;
+        self.columns(spec, self.f[0], plane, &self.axes[0][1]);
+        self.columns(&mut spec[..l[0] * plane], f1, h, &self.axes[1][1]);
+        let spec = &*spec;
+        let c2r = &self.c2r;
+        let zero = Complex::new(U::zero(), U::zero());
+        let row = |(r, y): (usize, &mut [T]),
+                   (buf, line, scratch): &mut (Vec<U>, Buf<U>, Buf<U>)| {
+            let (i0, i1) = (r / l[1], r % l[1]);
+            line.copy_from_slice(&spec[(i0 * f1 + i1) * h..][..h]);
             // A real array's spectrum: the imaginary parts of DC and Nyquist are zero.
-            row[0].im = U::zero();
+            line[0].im = U::zero();
             if f2.is_multiple_of(2) {
-                row[h - 1].im = U::zero();
+                line[h - 1].im = U::zero();
             }
-            c2r.process_with_scratch(&mut row, buf, scratch)
+            c2r.process_with_scratch(line, buf, scratch)
                 .expect("buffers of the planned lengths");
             for (o, &v) in y.iter_mut().zip(buf.iter()) {
                 *o = to::<U, T>(v * scale);
             }
         };
-        let init = || (vec![U::zero(); f2], c2r.make_scratch_vec());
-        if self.serial() {
-            let mut s = init();
-            out.chunks_mut(l2).enumerate().for_each(|r| row(r, &mut s));
-        } else {
-            out.par_chunks_mut(l2)
+        let init = || (vec![U::zero(); f2], vec![zero; h], c2r.make_scratch_vec());
+        if self.parallel {
+            out.par_chunks_mut(l[2])
                 .enumerate()
                 .for_each_init(init, |s, r| row(r, s));
-        }
-        out
-    }
-
-    /// Complex transforms of `len` points on every row of `c`.
-    fn complex_rows<U: Real>(&self, c: &mut [Complex<U>], len: usize, direction: FftDirection) {
-        if len == 1 {
-            return;
-        }
-        let fft = complex_plan::<U>(len, direction);
-        let init = || vec![Complex::new(U::zero(), U::zero()); fft.get_inplace_scratch_len()];
-        if self.serial() {
-            let mut s = init();
-            c.chunks_mut(len)
-                .for_each(|r| fft.process_with_scratch(r, &mut s));
         } else {
-            c.par_chunks_mut(len)
-                .for_each_init(init, |s, r| fft.process_with_scratch(r, s));
+            let mut s = init();
+            out.chunks_mut(l[2])
+                .enumerate()
+                .for_each(|r| row(r, &mut s));
         }
     }
 
-    /// Each of the `planes` planes of `src`, `[rows][cols]`, transposed into `dst` as
-    /// `[cols][rows]`.
-    fn transpose<U: Real>(
-        &self,
-        src: &[Complex<U>],
-        dst: &mut [Complex<U>],
-        planes: usize,
-        rows: usize,
-        cols: usize,
-    ) {
-        if rows == 1 || cols == 1 {
-            dst.copy_from_slice(src);
+    /// `fft` (of `rows` points) along the middle axis of `data`, `[planes][rows][cols]`, for
+    /// every plane and column: strips of columns copied into a contiguous buffer, transformed,
+    /// and copied back.
+    fn columns(&self, data: &mut [Complex<U>], rows: usize, cols: usize, fft: &Arc<dyn Fft<U>>) {
+        if rows == 1 || data.is_empty() {
             return;
         }
-        let plane = rows * cols;
-        debug_assert_eq!(src.len(), planes * plane);
-        // Bands of `BAND` output rows (input columns): each input row's segment is read
-        // contiguously and scattered into the band, which stays in cache.
-        const BAND: usize = 16;
-        let chunk = BAND * rows;
-        let band = |(b, out): (usize, &mut [Complex<U>])| {
-            let first = b * BAND; // global output row: plane `first / cols`, column `first % cols`
-            let count = out.len() / rows;
-            let mut done = 0;
-            while done < count {
-                let (p, c0) = ((first + done) / cols, (first + done) % cols);
-                let width = (cols - c0).min(count - done);
-                let src = &src[p * plane..][..plane];
-                for r in 0..rows {
-                    let line = &src[r * cols + c0..][..width];
-                    for (j, &v) in line.iter().enumerate() {
-                        out[(done + j) * rows + r] = v;
+        let planes = data.len() / (rows * cols);
+        let size = core::mem::size_of::<Complex<U>>();
+        let width = (STRIP_BYTES / (rows * size)).clamp(4, 64).min(cols);
+        let strips = cols.div_ceil(width);
+        let zero = Complex::new(U::zero(), U::zero());
+        let data = Shared::new(data);
+        let strip = |s: usize, (buf, scratch): &mut (Buf<U>, Buf<U>)| {
+            let (p, c0) = (s / strips, (s % strips) * width);
+            let w = width.min(cols - c0);
+            let base = p * rows * cols + c0;
+            let buf = &mut buf[..w * rows];
+            // SAFETY: strip `s` alone reads and writes columns `c0 .. c0 + w` of plane `p`,
+            // which lie within `data`; one row's part at a time is borrowed.
+            let row =
+                |r: usize| unsafe { std::slice::from_raw_parts_mut(data.at(base + r * cols), w) };
+            // Eight rows at a time: each column's eight values land in one cache line.
+            for r0 in (0..rows).step_by(8) {
+                let r1 = (r0 + 8).min(rows);
+                for r in r0..r1 {
+                    for (j, &v) in row(r).iter().enumerate() {
+                        buf[j * rows + r] = v;
                     }
                 }
-                done += width;
+            }
+            fft.process_with_scratch(buf, scratch);
+            for r0 in (0..rows).step_by(8) {
+                let r1 = (r0 + 8).min(rows);
+                for r in r0..r1 {
+                    for (j, v) in row(r).iter_mut().enumerate() {
+                        *v = buf[j * rows + r];
+                    }
+                }
             }
         };
-        if self.serial() {
-            dst.chunks_mut(chunk).enumerate().for_each(band);
+        let init = || {
+            (
+                vec![zero; width * rows],
+                vec![zero; fft.get_inplace_scratch_len()],
+            )
+        };
+        if self.parallel {
+            (0..planes * strips)
+                .into_par_iter()
+                .for_each_init(init, |b, s| strip(s, b));
         } else {
-            dst.par_chunks_mut(chunk).enumerate().for_each(band);
+            let mut b = init();
+            (0..planes * strips).for_each(|s| strip(s, &mut b));
         }
     }
 }
 
-/// For each group of pairs, `Σ_p` the circular correlation of `a_p` with `k_p` (shapes `d.p`
-/// and `d.m`), computed in `U`, cut to the `valid` outputs: shape `d.out()`, in `T`. One
-/// inverse transform per group; four spectrum-sized buffers for the whole call.
-pub(crate) fn correlate<T: Real, U: Real>(groups: &[&[(&[T], &[T])]], d: Dims) -> Vec<Vec<T>> {
-    let lens = crate::cost::nd_fft_lens(&d.p);
-    let nd = NdFft {
-        f: [lens[0], lens[1], lens[2]],
-    };
-    let zero = Complex::new(U::zero(), U::zero());
-    let new = || vec![zero; nd.len()];
-    let (mut acc, mut xs, mut ks, mut t) = (new(), new(), new(), new());
-    let scale = U::one() / to::<f64, U>(lens.iter().product::<usize>() as f64);
-    groups
-        .iter()
-        .map(|pairs| {
-            acc.fill(zero);
-            for (a, k) in pairs.iter() {
-                nd.forward(a, d.p, &mut xs, &mut t);
-                nd.forward(k, d.m, &mut ks, &mut t);
-                // Correlation: A · conj(K).
-                let prod = |(s, (x, y)): (&mut Complex<U>, (&Complex<U>, &Complex<U>))| {
-                    *s = *s + x * y.conj()
-                };
-                if nd.serial() {
-                    acc.iter_mut().zip(xs.iter().zip(&ks)).for_each(prod);
-                } else {
-                    acc.par_iter_mut()
-                        .zip(xs.par_iter().zip(&ks))
-                        .for_each(prod);
-                }
-            }
-            nd.inverse_valid(&mut acc, &mut t, d, scale)
-        })
-        .collect()
+/// A kernel's spectrum at one transform shape, in `U`: of its values, or (`Method::Auto`'s
+/// guard) of its magnitudes.
+pub(super) struct KernelSpectrum<U: Real> {
+    nd: NdFft<U>,
+    k: Buf<U>,
+}
+
+impl<U: Real> KernelSpectrum<U> {
+    /// The spectrum of `values` of `k` (shape `m`) at `f`.
+    pub(super) fn new<T: Real>(
+        k: &[T],
+        m: [usize; 3],
+        f: [usize; 3],
+        parallel: bool,
+        values: Values,
+    ) -> Self {
+        let nd = NdFft::new(f, parallel);
+        let mut s = vec![Complex::new(U::zero(), U::zero()); nd.len()];
+        nd.forward(k, m, values, &mut s);
+        KernelSpectrum { nd, k: s }
+    }
+
+    /// The `valid` correlation of `values` of `x` (shape `d.p`) with the kernel, `d.out()`
+    /// values into `out`; `spec` is scratch (resized to a spectrum).
+    pub(super) fn correlate<T: Real, V: Real>(
+        &self,
+        x: &[T],
+        d: super::Dims,
+        values: Values,
+        spec: &mut Buf<U>,
+        out: &mut [V],
+    ) {
+        let zero = Complex::new(U::zero(), U::zero());
+        spec.resize(self.nd.len(), zero);
+        self.nd.forward(x, d.p, values, spec);
+        // Correlation: X · conj(K).
+        let prod = |(s, k): (&mut Complex<U>, &Complex<U>)| *s = *s * k.conj();
+        if self.nd.parallel {
+            spec.par_iter_mut().zip(self.k.par_iter()).for_each(prod);
+        } else {
+            spec.iter_mut().zip(self.k.iter()).for_each(prod);
+        }
+        let scale = U::one() / to::<f64, U>(self.nd.points() as f64);
+        self.nd.inverse(spec, d.out(), scale, out);
+    }
 }

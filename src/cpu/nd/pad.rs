@@ -53,40 +53,41 @@ impl<'a, T: Real> Padder<'a, T> {
 
     /// Row `r` of the padded array (`r = i0 * p[1] + i1`), `p[2]` values, into `row`.
     pub(crate) fn row(&self, r: usize, row: &mut [T]) {
+        self.span(r, 0, row);
+    }
+
+    /// Columns `c0 .. c0 + out.len()` of row `r` of the padded array, into `out`.
+    pub(crate) fn span(&self, r: usize, c0: usize, out: &mut [T]) {
         let source = |i: usize, d: usize| {
             self.rule
                 .source(i as isize - self.lo[d] as isize, self.n[d])
         };
         let (i0, i1) = (r / self.p[1], r % self.p[1]);
         let (Some(s0), Some(s1)) = (source(i0, 0), source(i1, 1)) else {
-            row.fill(self.constant);
+            out.fill(self.constant);
             return;
         };
-        let n2 = self.n[2];
+        let (n2, lo) = (self.n[2], self.lo[2]);
         let line = &self.a[(s0 * self.n[1] + s1) * n2..][..n2];
-        let (left, rest) = row.split_at_mut(self.lo[2]);
-        let (middle, right) = rest.split_at_mut(n2);
-        middle.copy_from_slice(line);
-        for (o, s) in left
+        let c1 = c0 + out.len();
+        let pad = |s: &Option<usize>| s.map_or(self.constant, |s| line[s]);
+        // Before the row's samples, the samples, after them.
+        let (b0, b1) = (c0.min(lo), c1.min(lo));
+        let (m0, m1) = (c0.clamp(lo, lo + n2), c1.clamp(lo, lo + n2));
+        let (a0, a1) = (c0.max(lo + n2), c1.max(lo + n2));
+        let (before, rest) = out.split_at_mut(b1 - b0);
+        let (middle, after) = rest.split_at_mut(m1 - m0);
+        for (o, s) in before.iter_mut().zip(&self.before[b0..b1]) {
+            *o = pad(s);
+        }
+        middle.copy_from_slice(&line[m0 - lo..m1 - lo]);
+        for (o, s) in after
             .iter_mut()
-            .zip(&self.before)
-            .chain(right.iter_mut().zip(&self.after))
+            .zip(&self.after[a0 - lo - n2..a1 - lo - n2])
         {
-            *o = s.map_or(self.constant, |s| line[s]);
+            *o = pad(s);
         }
     }
-}
-
-/// `a` (shape `n`, as 3-D) padded by `lo` before and `hi` after on each axis with `rule`, as
-/// `np.pad(a, list(zip(lo, hi)), mode=rule)`, pads longer than the axis included.
-pub(crate) fn pad<T: Real>(
-    a: &[T],
-    n: [usize; 3],
-    lo: [usize; 3],
-    hi: [usize; 3],
-    rule: Boundary,
-) -> Vec<T> {
-    pad_with(&Padder::new(a, n, lo, hi, rule))
 }
 
 /// The padded array `padder` describes, stored.

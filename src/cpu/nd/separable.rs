@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use super::conv::{reached_by_non_finite, repair};
 use super::dims::Dims;
-use super::direct::{direct, direct_at};
+use super::direct::direct;
 use super::pad::{Padder, pad_with};
 use crate::cost::SERIAL_MACS;
 use crate::cpu::Real;
@@ -126,13 +126,13 @@ pub(crate) fn separable<T: Real>(padder: &Padder<'_, T>, factors: [&[T]; 3], d: 
     if redo.len() > y.len() / 4 {
         return direct(&a, &k, d);
     }
-    repair(&mut y, &redo, |i| direct_at(&a, &k, d, i));
+    repair(&mut y, &redo, &a, &k, d);
     y
 }
 
 /// The largest magnitude of `v` (0 for an empty or all-zero slice), in lanes the compiler
 /// vectorizes (a plain `max` fold is sequential: `max` orders NaN).
-fn max_abs<T: Real>(v: &[T]) -> T {
+pub(super) fn max_abs<T: Real>(v: &[T]) -> T {
     let mut lanes = [T::zero(); 16];
     let chunks = v.chunks_exact(16);
     let rest = chunks.remainder();
