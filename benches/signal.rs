@@ -29,6 +29,7 @@ const GRID_2D: &[(usize, usize)] = &[
     (1024, 127),
     (4096, 3),
     (4096, 7),
+    (4096, 31),
 ];
 const GRID_3D: &[(usize, usize)] = &[
     (64, 3),
@@ -38,6 +39,8 @@ const GRID_3D: &[(usize, usize)] = &[
     (128, 3),
     (128, 7),
     (128, 15),
+    (128, 31),
+    (256, 31),
 ];
 
 /// `(image side, factor length)` of the separable points (`signal::convolve_separable`).

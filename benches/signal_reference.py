@@ -112,6 +112,56 @@ def separable_references(rank, n, m, dtype, rng):
     return out
 
 
+SCIPY_PEAK = """
+import numpy as np, scipy.signal
+rng = np.random.default_rng(0)
+x = rng.standard_normal((256,) * 3, dtype=np.float32)
+k = rng.standard_normal((31,) * 3, dtype=np.float32)
+y = scipy.signal.{fn}(x, k, "same")
+print(float(y.sum()))
+"""
+
+
+def peak_kib(cmd):
+    """Peak resident set size of `cmd` in KiB, by GNU time (None without it)."""
+    import shutil
+    import subprocess
+    if shutil.which("/usr/bin/time") is None:
+        return None
+    run = subprocess.run(["/usr/bin/time", "-f", "PEAK %M", *cmd], capture_output=True, text=True, cwd=ROOT)
+    for line in run.stderr.splitlines():
+        if line.startswith("PEAK "):
+            return int(line.split()[1])
+    return None
+
+
+def memory_section():
+    """Peak memory of the 256³ f32 volume with a 31³ kernel (`same`): ours by
+    `examples/fft_memory.rs volume` (flex, `Method::Auto`), SciPy's FFT functions in a
+    process of their own; and the same processes' baseline (the arrays made, no call)."""
+    import subprocess
+    build = subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "fft_memory"], cwd=ROOT)
+    if build.returncode != 0:
+        return []
+    mib = lambda kib: "–" if kib is None else f"{kib / 1024:.0f} MiB"
+    data = 2 * 256 ** 3 * 4 / 2 ** 20
+    rows = [("burn_npconv `signal::convolve` (flex, Auto)",
+             peak_kib(["target/release/examples/fft_memory", "volume"]))]
+    for fn in ["fftconvolve", "oaconvolve"]:
+        rows.append((f"scipy.signal.{fn}", peak_kib([sys.executable, "-c", SCIPY_PEAK.format(fn=fn)])))
+    base = peak_kib([sys.executable, "-c", SCIPY_PEAK.replace("y = scipy.signal.{fn}(x, k, \"same\")", "y = x")])
+    out = ["\n## Peak memory\n",
+           f"A 256³ f32 volume with a 31³ kernel, `same`: input plus output {data:.0f} MiB. Peak resident set "
+           "size of a process doing one call (GNU time), whole process included.\n",
+           "| call | peak | peak / (input + output) |", "|---|---|---|"]
+    for name, kib in rows:
+        ratio = "–" if kib is None else f"{kib / 1024 / data:.2f}x"
+        out.append(f"| {name} | {mib(kib)} | {ratio} |")
+    out.append(f"\nThe Python process with its two arrays and no call peaks at {mib(base)}.")
+    print("\n".join(out), flush=True)
+    return out
+
+
 def fmt(s):
     if s is None:
         return "–"
@@ -190,6 +240,7 @@ def main():
             ratio = "–" if flex is None else f"{best / flex:.2f}x"
             say(f"| {'×'.join([n] * rank)} | {'×'.join([m] * rank)} (factors) | {fmt(flex)} | {fmt(nd)} | "
                 f"{fmt(best)} ({best_name}) | {ratio} |")
+    lines.extend(memory_section())
     say("\n## Targets\n")
     for target, miss in misses.items():
         say(f"- {target}: " + ("met at every measured point" if not miss else f"missed at {len(miss)} points: " + "; ".join(miss)))

@@ -158,38 +158,169 @@ impl CpuModel {
         }
     }
 
-    /// Modelled nanoseconds of the N-D FFT kernel with `Method::Auto`'s guard: six real
-    /// transforms of the padded shape (the two inputs, their magnitudes, two inverses) and two
-    /// spectrum products.
-    pub(crate) fn nd_fft(&self, padded: &[usize]) -> f64 {
-        let points: usize = nd_fft_lens(padded).iter().product();
+    /// Modelled nanoseconds of the N-D FFT kernel with `Method::Auto`'s guard, tile by tile
+    /// ([`Tiling`]): per tile four real transforms (the block and its magnitudes, two
+    /// inverses) and two spectrum products; the kernel's two spectra once.
+    pub(crate) fn nd_fft(&self, padded: &[usize], kernel: &[usize]) -> f64 {
+        let three = |s: &[usize]| {
+            let mut out = [1; 3];
+            out[3 - s.len()..].copy_from_slice(s);
+            out
+        };
+        let tiling = Tiling::of(three(padded), three(kernel));
+        let points = tiling.points();
         let f = points as f64;
-        let ns = 6.0 * f * f.log2().max(1.0) * self.ns_per_fft_unit + f * self.ns_per_spectral_mac;
-        let ns = if points < SERIAL_FFT_POINTS {
-            ns
-        } else {
+        let transform = f * f.log2().max(1.0) * self.ns_per_fft_unit * tiling.cache()
+            + f * self.ns_per_spectral_mac;
+        let ns = (4 * tiling.tiles() + 2) as f64 * transform;
+        let ns = if tiling.parallel() {
             ns / PARALLEL_SPEEDUP
+        } else {
+            ns
         };
         self.ns_fft_setup + ns
     }
 
     /// Whether the N-D FFT kernel's modelled time is below the direct kernel's.
     pub(crate) fn nd_fft_is_cheaper(&self, padded: &[usize], kernel: &[usize]) -> bool {
-        self.nd_fft(padded) < self.nd_direct(padded, kernel)
+        self.nd_fft(padded, kernel) < self.nd_direct(padded, kernel)
     }
 }
 
-/// The N-D FFT's transform length on each axis of a padded array of shape `padded`: the
-/// smallest product of powers of 2, 3, 5 and 7 at least the axis's length (even on the last
-/// axis, the real transform's). A circular correlation of that length holds the whole `valid`
-/// output, which never reads past the padded array.
-pub(crate) fn nd_fft_lens(padded: &[usize]) -> Vec<usize> {
-    let last = padded.len().saturating_sub(1);
-    padded
-        .iter()
-        .enumerate()
-        .map(|(axis, &p)| smooth_len(p, axis == last))
-        .collect()
+/// The N-D FFT's tiles (overlap-save, `cpu::nd::tiles`): the outputs cut into boxes of `t`
+/// per axis, each computed from its own block of the padded array (`t + m - 1` per axis) by
+/// transforms of shape `f`, chosen by modelled work. Measured on 2 cores (f32, forced FFT):
+/// a 128³ volume with a 15³ kernel took 49-56 ms in one 144³ transform and 31-35 ms in tiles
+/// of 144x64x64 or 144x32x64; a 1024² image with 31², 19-23 ms in one transform and 8-11 ms
+/// in tiles of 256² or 64x1056.
+/// The largest transform a tile uses, in points: 2 Mi points (16 MiB as an f64 spectrum), so
+/// that tile buffers stay small next to the arrays of a large call.
+const MAX_TILE_POINTS: usize = 1 << 21;
+
+/// Transforms whose spectrum (as f32) is above this many bytes leave the cache: their passes
+/// run at memory speed, modelled as [`OUT_OF_CACHE`] times the work.
+const CACHE_BYTES: usize = 2 << 20;
+const OUT_OF_CACHE: f64 = 1.5;
+
+/// How the outputs of one N-D call are cut into tiles.
+#[cfg_attr(not(cpu_kernels), allow(dead_code))] // the tiles run in the host kernels only
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Tiling {
+    /// The transform shape.
+    pub f: [usize; 3],
+    /// Outputs per tile on each axis (the last tile of an axis may have fewer).
+    pub t: [usize; 3],
+    /// Tiles on each axis.
+    pub count: [usize; 3],
+}
+
+#[cfg_attr(not(cpu_kernels), allow(dead_code))]
+impl Tiling {
+    /// The tiling of a padded array of shape `p` (as 3-D) and a kernel of shape `m` with the
+    /// least modelled work: on each axis, one tile of the whole
+    /// axis (the smallest smooth length holding it) or tiles of a power-of-two transform at
+    /// least twice the kernel.
+    pub(crate) fn of(p: [usize; 3], m: [usize; 3]) -> Tiling {
+        let l: [usize; 3] = core::array::from_fn(|i| p[i] + 1 - m[i]);
+        let candidates = |axis: usize| {
+            let whole = smooth_len(p[axis], axis == 2);
+            let mut c = vec![whole];
+            let mut f = (2 * m[axis]).next_power_of_two().max(8);
+            while f < whole {
+                c.push(f);
+                f *= 2;
+            }
+            c
+        };
+        let (c0, c1, c2) = (candidates(0), candidates(1), candidates(2));
+        let mut best: Option<(f64, Tiling)> = None;
+        for &f0 in &c0 {
+            for &f1 in &c1 {
+                for &f2 in &c2 {
+                    let f = [f0, f1, f2];
+                    let tiling = Tiling::with(m, l, f);
+                    // Transforms above the limit only where no candidate is below it.
+                    let over = if tiling.points() > MAX_TILE_POINTS {
+                        1e12
+                    } else {
+                        1.0
+                    };
+                    let cost = tiling.work() * over;
+                    if best.is_none_or(|(b, _)| cost < b) {
+                        best = Some((cost, tiling));
+                    }
+                }
+            }
+        }
+        best.expect("at least one candidate per axis").1
+    }
+
+    /// The tiling of transforms `f`.
+    fn with(m: [usize; 3], l: [usize; 3], f: [usize; 3]) -> Tiling {
+        let t: [usize; 3] = core::array::from_fn(|i| (f[i] + 1 - m[i]).min(l[i]));
+        Tiling {
+            f,
+            t,
+            count: core::array::from_fn(|i| l[i].div_ceil(t[i])),
+        }
+    }
+
+    /// Points of one transform.
+    pub(crate) fn points(&self) -> usize {
+        self.f.iter().product()
+    }
+
+    /// Tiles in all.
+    pub(crate) fn tiles(&self) -> usize {
+        self.count.iter().product()
+    }
+
+    /// The factor of a transform's time out of cache ([`OUT_OF_CACHE`]), 1 in cache.
+    pub(crate) fn cache(&self) -> f64 {
+        if self.points() * 4 > CACHE_BYTES {
+            OUT_OF_CACHE
+        } else {
+            1.0
+        }
+    }
+
+    /// Modelled work, in units of one point of one transform pass: `points · log2(points)`
+    /// per transform, more out of cache.
+    pub(crate) fn work(&self) -> f64 {
+        let p = self.points() as f64;
+        let per_tile = p * (p.log2().max(1.0) + 4.0) * self.cache();
+        // Tiles run in rounds of one per thread; one tile runs its rows on every thread.
+        let threads = rayon::current_num_threads().max(1);
+        if self.tiles() == 1 {
+            per_tile / threads.min(2) as f64 * 1.25
+        } else {
+            self.tiles().div_ceil(threads) as f64 * per_tile
+        }
+    }
+
+    /// Whether tiles run in parallel (each on one thread), rather than one after the other
+    /// with each transform's rows on every thread.
+    pub(crate) fn parallel_tiles(&self) -> bool {
+        self.tiles() > 1
+    }
+
+    /// Whether the work is worth rayon's workers at all.
+    pub(crate) fn parallel(&self) -> bool {
+        self.tiles() * self.points() >= SERIAL_FFT_POINTS
+    }
+
+    /// The direct kernel's tiles: up to 4 x 32 x 512 outputs, whose block (the tile plus the
+    /// kernel's reach) the kernel reads from a small buffer in cache instead of a stored
+    /// padded array (`f` is the block's shape, there are no transforms).
+    pub(crate) fn direct(p: [usize; 3], m: [usize; 3]) -> Tiling {
+        let l: [usize; 3] = core::array::from_fn(|i| p[i] + 1 - m[i]);
+        let t = [l[0].min(4), l[1].min(32), l[2].min(512)];
+        Tiling {
+            f: core::array::from_fn(|i| t[i] + m[i] - 1),
+            t,
+            count: core::array::from_fn(|i| l[i].div_ceil(t[i])),
+        }
+    }
 }
 
 /// The smallest `2^a 3^b 5^c 7^d` at least `p` (and even when `even`, for `p > 1`).
@@ -260,11 +391,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn nd_fft_lens_are_smooth_and_even_on_the_last_axis() {
-        assert_eq!(nd_fft_lens(&[1, 11, 11]), [1, 12, 12]);
-        assert_eq!(nd_fft_lens(&[97, 127]), [98, 128]);
-        assert_eq!(nd_fft_lens(&[286, 286, 286]), [288, 288, 288]);
-        assert_eq!(nd_fft_lens(&[3]), [4]);
+    fn smooth_lengths_are_smooth_and_even_when_asked() {
+        assert_eq!([1, 11, 11].map(|p| smooth_len(p, true)), [1, 12, 12]);
+        assert_eq!(smooth_len(97, false), 98);
+        assert_eq!(smooth_len(127, true), 128);
+        assert_eq!(smooth_len(286, true), 288);
+        assert_eq!(smooth_len(3, true), 4);
+        assert_eq!(smooth_len(11, false), 12);
+        assert_eq!(smooth_len(13, false), 14);
     }
 
     #[test]
@@ -284,5 +418,26 @@ mod tests {
             let f = CpuModel::F32.fft_len(n, m, 1, 1);
             assert!(f.is_power_of_two(), "n {n} m {m}: {f}");
         }
+    }
+
+    #[test]
+    fn tiles_cover_the_outputs_and_stay_small() {
+        for (p, m) in [
+            ([1, 1054, 1054], [1, 31, 31]),
+            ([1, 1, 100], [1, 1, 3]),
+            ([286, 286, 286], [31, 31, 31]),
+            ([94, 94, 94], [31, 31, 31]),
+            ([7, 9, 4], [4, 2, 4]),
+        ] {
+            let t = Tiling::of(p, m);
+            for i in 0..3 {
+                assert!(t.f[i] >= t.t[i] + m[i] - 1, "{t:?}");
+                assert!(t.count[i] * t.t[i] >= p[i] + 1 - m[i], "{t:?}");
+            }
+            assert!(t.points() <= MAX_TILE_POINTS, "{p:?}: {t:?}");
+        }
+        // The 256³ volume with a 31³ kernel is cut into tiles.
+        let big = Tiling::of([286; 3], [31; 3]);
+        assert!(big.tiles() > 1, "{big:?}");
     }
 }

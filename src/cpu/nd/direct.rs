@@ -10,6 +10,11 @@ use crate::cpu::Real;
 /// The `valid` sliding dot product of `a` (shape `d.p`) with `k` (shape `d.m`): shape `d.out()`.
 /// One task per output row (the last axis); the row is accumulated one kernel row at a time.
 pub(crate) fn direct<T: Real>(a: &[T], k: &[T], d: Dims) -> Vec<T> {
+    direct_in(a, k, d, d.out_len().saturating_mul(d.taps()) >= SERIAL_MACS)
+}
+
+/// [`direct`], its rows on every thread when `parallel`.
+pub(crate) fn direct_in<T: Real>(a: &[T], k: &[T], d: Dims, parallel: bool) -> Vec<T> {
     let [l0, l1, l2] = d.out();
     let mut out = vec![T::zero(); l0 * l1 * l2];
     let row = |r: usize, y: &mut [T]| {
@@ -24,7 +29,7 @@ pub(crate) fn direct<T: Real>(a: &[T], k: &[T], d: Dims) -> Vec<T> {
             }
         }
     };
-    if d.out_len().saturating_mul(d.taps()) < SERIAL_MACS {
+    if !parallel {
         out.chunks_mut(l2).enumerate().for_each(|(r, y)| row(r, y));
     } else {
         out.par_chunks_mut(l2)
