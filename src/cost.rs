@@ -365,6 +365,12 @@ mod wgpu {
     pub const NS_PER_FFT_POINT: f64 = 400.0;
     /// FFT path, per call (kernel launches).
     pub const NS_FFT_SETUP: f64 = 3e6;
+    /// The N-D FFT (`burn_npconv::signal`), per point of one pass along one axis: forced, 2-D
+    /// 128² with 31² in 95 ms (393k point-passes), 256² with 63² in 204 ms (1.6M), 3-D 32³ with
+    /// 7³ in 420 ms (2.4M); Burn's `conv3d` took 58, 720 and 60 ms there.
+    pub const NS_PER_ND_FFT_POINT: f64 = 150.0;
+    /// The N-D FFT with `Method::Auto`'s check, per call (launches, reductions, a read-back).
+    pub const NS_ND_FFT_SETUP: f64 = 40e6;
 }
 
 /// Modelled nanoseconds of Burn's `conv1d` on wgpu.
@@ -384,6 +390,24 @@ pub(crate) fn wgpu_direct(g: &Geometry) -> f64 {
 pub(crate) fn wgpu_fft(g: &Geometry) -> f64 {
     let f = device_fft_len(g) as f64;
     wgpu::NS_FFT_SETUP + (g.batch * (g.cin + g.cout)) as f64 * f * wgpu::NS_PER_FFT_POINT
+}
+
+/// Modelled nanoseconds of Burn's `conv3d` on wgpu for an N-D call (`burn_npconv::signal`).
+#[cfg(feature = "wgpu")]
+pub(crate) fn wgpu_nd_direct(padded: &[usize], kernel: &[usize]) -> f64 {
+    let outputs: usize = padded.iter().zip(kernel).map(|(p, m)| p + 1 - m).product();
+    let taps: usize = kernel.iter().product();
+    outputs as f64 * (wgpu::NS_PER_OUTPUT + wgpu::NS_PER_MAC * taps as f64)
+}
+
+/// Modelled nanoseconds of the N-D device FFT with `Method::Auto`'s check: two correlations
+/// (the inputs, their magnitudes), each two forward transforms and an inverse of the padded
+/// shape rounded up to powers of two, one pass per axis.
+#[cfg(feature = "wgpu")]
+pub(crate) fn wgpu_nd_fft(padded: &[usize]) -> f64 {
+    let points: usize = padded.iter().map(|p| p.next_power_of_two()).product();
+    let passes = 6 * padded.len();
+    wgpu::NS_ND_FFT_SETUP + (passes * points) as f64 * wgpu::NS_PER_ND_FFT_POINT
 }
 
 #[cfg(test)]

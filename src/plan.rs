@@ -226,6 +226,18 @@ fn device_fft_is_cheaper(_: &Geometry) -> bool {
     false
 }
 
+/// Whether the N-D device FFT's modelled time is below Burn's `conv3d`'s.
+#[cfg(feature = "wgpu")]
+fn wgpu_nd_fft_is_cheaper(padded: &[usize], kernel: &[usize]) -> bool {
+    crate::cost::wgpu_nd_fft(padded) < crate::cost::wgpu_nd_direct(padded, kernel)
+}
+
+/// Without CubeCL devices there is no device FFT.
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_nd_fft_is_cheaper(_: &[usize], _: &[usize]) -> bool {
+    false
+}
+
 /// NumPy's result dtype for inputs of dtypes `x` and `w`, the dtype the call computes in, and
 /// the kind of `device`, which must compute in it.
 fn dtypes(
@@ -317,6 +329,13 @@ pub(crate) enum SignalRoute {
     /// Burn's `conv1d`/`conv2d`/`conv3d` on the tensors' device (wgpu, a remote device, any
     /// autodiff device, whose gradients then flow through it).
     BurnConv,
+    /// Burn's FFT ops on a CubeCL device (wgpu, f32), checked on the device: Burn's convolution
+    /// where an output would differ from SciPy's direct sum; `guarded`: `Method::Auto`'s
+    /// accuracy rule too.
+    DeviceFft {
+        /// Whether the outputs are checked against `Method::Auto`'s accuracy rule.
+        guarded: bool,
+    },
 }
 
 /// The plan of one N-D call: its dtypes and its route, from a geometry per axis.
@@ -366,6 +385,21 @@ impl SignalPlan {
             SignalRoute::Host {
                 kernel,
                 guarded: method == Method::Auto,
+            }
+        } else if kind == DeviceKind::Cube
+            && compute == DType::F32
+            && !device.is_autodiff()
+            && cfg!(feature = "wgpu")
+        {
+            let padded: Vec<usize> = axes.iter().map(Axis::padded).collect();
+            let kernel: Vec<usize> = axes.iter().map(|a| a.m).collect();
+            match method {
+                Method::Direct => SignalRoute::BurnConv,
+                Method::Fft => SignalRoute::DeviceFft { guarded: false },
+                Method::Auto if wgpu_nd_fft_is_cheaper(&padded, &kernel) => {
+                    SignalRoute::DeviceFft { guarded: true }
+                }
+                Method::Auto => SignalRoute::BurnConv,
             }
         } else {
             SignalRoute::BurnConv
@@ -599,6 +633,20 @@ mod tests {
         // f64 (where the adapter has it) takes Burn's conv1d whatever the method.
         let f64_plan = ConvPlan::new(DeviceKind::Cube, DType::F64, Method::Fft, long, true);
         assert_eq!(f64_plan.forward, Route::BurnConv);
+        // N-D calls: the device FFT when forced, and for Auto where it is modelled cheaper.
+        let axis = |n: usize, m: usize| Axis::window(n, m, (m - 1) / 2, n);
+        let nd = |device: &Device, n, m, method| {
+            SignalPlan::new(device, (f32, f32), &[axis(n, m), axis(n, m)], method, false)
+                .unwrap()
+                .route
+        };
+        let device_fft = |guarded| SignalRoute::DeviceFft { guarded };
+        assert_eq!(nd(&device, 64, 3, Method::Fft), device_fft(false));
+        assert_eq!(nd(&device, 64, 3, Method::Auto), SignalRoute::BurnConv);
+        assert_eq!(nd(&device, 256, 63, Method::Auto), device_fft(true));
+        assert_eq!(nd(&device, 64, 31, Method::Direct), SignalRoute::BurnConv);
+        // Gradients flow through Burn's convolution on an autodiff device.
+        assert_eq!(nd(&autodiff, 256, 63, Method::Fft), SignalRoute::BurnConv);
     }
 
     /// One routing decision per forward call, none in the backward pass: the gradients run

@@ -76,6 +76,8 @@
 //! # Ok::<(), burn_npconv::ConvolveError>(())
 //! ```
 
+#[cfg(feature = "wgpu")]
+mod device_fft;
 mod functions;
 #[cfg(cpu_kernels)]
 mod host;

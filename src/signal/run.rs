@@ -157,14 +157,24 @@ fn execute<const D: usize>(
         #[cfg(not(cpu_kernels))]
         SignalRoute::Host { .. } => unreachable!("host routes need the CPU kernels"),
         SignalRoute::Separable => unreachable!("the separable route runs on factors"),
-        SignalRoute::BurnConv => {
+        SignalRoute::BurnConv | SignalRoute::DeviceFft { .. } => {
             let every_axis: [usize; D] = core::array::from_fn(|i| i);
             let flip = |t: Tensor<D>, yes: bool| if yes { t.flip(every_axis) } else { t };
             let (a, k) = (flip(a, layout.flip_a), flip(k, layout.flip_k));
             let padded = layout.axes.iter().enumerate().fold(a, |t, (axis, ax)| {
                 pad_axis(t, axis, (ax.lo, ax.hi), boundary)
             });
-            flip(burn_conv(padded, k), layout.reverse_out)
+            let y = match plan.route {
+                #[cfg(feature = "wgpu")]
+                SignalRoute::DeviceFft { guarded } => {
+                    match super::device_fft::try_fft(padded.clone(), k.clone(), guarded)? {
+                        Some(y) => y,
+                        None => burn_conv(padded, k),
+                    }
+                }
+                _ => burn_conv(padded, k),
+            };
+            flip(y, layout.reverse_out)
         }
     };
     Ok(cast(y, plan.dtype))
