@@ -160,7 +160,7 @@ mod tests {
         // Noise: accepted, within f32's rounding of the exact sums.
         let a = noise(n * n, 1);
         let y = run(&a, true).expect("noise passes the check");
-        let y = y.into_data().to_vec::<f32>().unwrap();
+        let y = y.into_data().try_to_vec::<f32>().unwrap();
         for (got, want) in y.iter().zip(direct(&a, &k, n, m)) {
             assert!(
                 (f64::from(*got) - want).abs() < 1e-5,
