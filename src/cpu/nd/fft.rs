@@ -214,21 +214,38 @@ impl<U: Real> NdFft<U> {
             // which lie within `data`; one row's part at a time is borrowed.
             let row =
                 |r: usize| unsafe { std::slice::from_raw_parts_mut(data.at(base + r * cols), w) };
-            // Eight rows at a time: each column's eight values land in one cache line.
+            // Eight rows at a time, column by column: each column's eight values are one
+            // cache line of `buf`, read from eight lines that stay in L1.
             for r0 in (0..rows).step_by(8) {
-                let r1 = (r0 + 8).min(rows);
-                for r in r0..r1 {
-                    for (j, &v) in row(r).iter().enumerate() {
-                        buf[j * rows + r] = v;
+                if r0 + 8 <= rows {
+                    let lines: [&[Complex<U>]; 8] = core::array::from_fn(|q| &*row(r0 + q));
+                    for (j, dst) in buf.chunks_exact_mut(rows).enumerate() {
+                        for (d, line) in dst[r0..r0 + 8].iter_mut().zip(&lines) {
+                            *d = line[j];
+                        }
+                    }
+                } else {
+                    for r in r0..rows {
+                        for (j, &v) in row(r).iter().enumerate() {
+                            buf[j * rows + r] = v;
+                        }
                     }
                 }
             }
             fft.process_with_scratch(buf, scratch);
             for r0 in (0..rows).step_by(8) {
-                let r1 = (r0 + 8).min(rows);
-                for r in r0..r1 {
-                    for (j, v) in row(r).iter_mut().enumerate() {
-                        *v = buf[j * rows + r];
+                if r0 + 8 <= rows {
+                    let mut lines: [&mut [Complex<U>]; 8] = core::array::from_fn(|q| row(r0 + q));
+                    for (j, src) in buf.chunks_exact(rows).enumerate() {
+                        for (line, &v) in lines.iter_mut().zip(&src[r0..r0 + 8]) {
+                            line[j] = v;
+                        }
+                    }
+                } else {
+                    for r in r0..rows {
+                        for (j, v) in row(r).iter_mut().enumerate() {
+                            *v = buf[j * rows + r];
+                        }
                     }
                 }
             }
