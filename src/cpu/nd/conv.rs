@@ -120,7 +120,7 @@ fn reciprocal(max: f64) -> f64 {
 
 /// The largest `|v|` of finite values, and the 2-norm of `v / max|v|`, in f64.
 fn max_and_norm<T: Real>(v: &[T]) -> (f64, f64) {
-    let max: f64 = to(super::separable::max_abs(v));
+    let max: f64 = to(max_abs(v));
     let r = reciprocal(max);
     let sum = v.iter().fold(0.0f64, |s, &x| {
         let x = to::<T, f64>(x) * r;
@@ -317,4 +317,21 @@ pub(super) fn repair<T: Real>(y: &mut [T], outputs: &[usize], a: &[T], k: &[T], 
     for (&(first, _), v) in spans.iter().zip(values) {
         y[first..][..v.len()].copy_from_slice(&v);
     }
+}
+
+/// The largest magnitude of `v` (0 for an empty or all-zero slice), in lanes the compiler
+/// vectorizes (a plain `max` fold is sequential: `max` orders NaN).
+pub(super) fn max_abs<T: Real>(v: &[T]) -> T {
+    let mut lanes = [T::zero(); 16];
+    let chunks = v.chunks_exact(16);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (m, &x) in lanes.iter_mut().zip(c) {
+            let x = x.abs();
+            *m = if x > *m { x } else { *m };
+        }
+    }
+    rest.iter()
+        .chain(&lanes)
+        .fold(T::zero(), |m, &x| if x.abs() > m { x.abs() } else { m })
 }

@@ -13,7 +13,7 @@
 
 use rayon::prelude::*;
 
-use super::conv::{reached_by_non_finite, repair};
+use super::conv::{max_abs, reached_by_non_finite, repair};
 use super::dims::Dims;
 use super::direct::direct;
 use super::pad::{Padder, pad_with};
@@ -128,23 +128,6 @@ pub(crate) fn separable<T: Real>(padder: &Padder<'_, T>, factors: [&[T]; 3], d: 
     }
     repair(&mut y, &redo, &a, &k, d);
     y
-}
-
-/// The largest magnitude of `v` (0 for an empty or all-zero slice), in lanes the compiler
-/// vectorizes (a plain `max` fold is sequential: `max` orders NaN).
-pub(super) fn max_abs<T: Real>(v: &[T]) -> T {
-    let mut lanes = [T::zero(); 16];
-    let chunks = v.chunks_exact(16);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for (m, &x) in lanes.iter_mut().zip(c) {
-            let x = x.abs();
-            *m = if x > *m { x } else { *m };
-        }
-    }
-    rest.iter()
-        .chain(&lanes)
-        .fold(T::zero(), |m, &x| if x.abs() > m { x.abs() } else { m })
 }
 
 /// `v` in `T`.
