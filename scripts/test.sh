@@ -46,8 +46,10 @@ fi
 # the others, and every feature (`train` included).
 FEATURES="flex,ndarray,wgpu,autodiff,remote,internals"
 step "cargo build --features $FEATURES --example serve" cargo build --features "$FEATURES" --example serve
+# A test that never ends fails the run after 40 minutes (the step takes 7-8 here) instead of
+# holding it until an outer limit: libtest names it ("has been running for over 60 seconds").
 step "cargo test --features $FEATURES --lib --tests (flex, ndarray and wgpu)" \
-  cargo test --features "$FEATURES" --lib --tests
+  timeout 2400 cargo test --features "$FEATURES" --lib --tests
 step "cargo test --features $FEATURES --doc" cargo test --features "$FEATURES" --doc
 
 say "all tests passed in $SECONDS s"
