@@ -9,13 +9,63 @@
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
 
-/// Buffers larger than this are freed, not kept.
-const KEEP_BYTES: usize = 4 << 20;
+/// Buffers larger than this are freed, not kept (an N-D tile's spectrum in f64 is 16 MiB).
+const KEEP_BYTES: usize = 16 << 20;
 /// Buffers kept per thread, of any type.
 const COUNT: usize = 16;
+/// Bytes kept per thread, all buffers together.
+const TOTAL_BYTES: usize = 64 << 20;
+
+/// A kept buffer: its type, its bytes, itself.
+type Entry = (TypeId, usize, Box<dyn Any>);
 
 thread_local! {
-    static POOL: RefCell<Vec<(TypeId, Box<dyn Any>)>> = const { RefCell::new(Vec::new()) };
+    static POOL: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A buffer that goes back to its thread's pool ([`give`]) when dropped: for buffers whose
+/// owner ends in another function (a worker's state in rayon's `for_each_init`).
+pub(crate) struct Kept<V: 'static>(Vec<V>);
+
+impl<V: Clone + 'static> Kept<V> {
+    /// [`reuse`]'s buffer, kept when dropped.
+    pub(crate) fn reuse(len: usize, fill: V) -> Self {
+        Kept(reuse(len, fill))
+    }
+
+    /// Resizes to `len` as [`reuse`] does: from the pool when the buffer has to grow.
+    pub(crate) fn grow(&mut self, len: usize, fill: V) {
+        if self.0.capacity() < len {
+            *self = Kept::reuse(len, fill);
+        } else {
+            self.0.resize(len, fill);
+        }
+    }
+}
+
+impl<V: 'static> Default for Kept<V> {
+    fn default() -> Self {
+        Kept(Vec::new())
+    }
+}
+
+impl<V: 'static> core::ops::Deref for Kept<V> {
+    type Target = Vec<V>;
+    fn deref(&self) -> &Vec<V> {
+        &self.0
+    }
+}
+
+impl<V: 'static> core::ops::DerefMut for Kept<V> {
+    fn deref_mut(&mut self) -> &mut Vec<V> {
+        &mut self.0
+    }
+}
+
+impl<V: 'static> Drop for Kept<V> {
+    fn drop(&mut self) {
+        give(core::mem::take(&mut self.0));
+    }
 }
 
 /// A buffer of `len` copies of `fill`: a kept one of the same type when the thread has one.
@@ -28,7 +78,7 @@ pub(crate) fn take<V: Clone + 'static>(len: usize, fill: V) -> Vec<V> {
 /// A buffer of `len` values for a caller that writes each before reading it: a kept buffer's
 /// old values (copies of `fill` past them).
 pub(crate) fn reuse<V: Clone + 'static>(len: usize, fill: V) -> Vec<V> {
-    let kept = POOL.with(|pool| {
+    let kept = POOL.try_with(|pool| {
         let mut pool = pool.try_borrow_mut().ok()?;
         // A kept buffer of this type and of exactly this length when there is one (the FFT
         // asks for several lengths of one type: taking another would rewrite its tail),
@@ -36,13 +86,14 @@ pub(crate) fn reuse<V: Clone + 'static>(len: usize, fill: V) -> Vec<V> {
         let kept_len = |b: &Box<dyn Any>| b.downcast_ref::<Vec<V>>().map(Vec::len);
         let i = pool
             .iter()
-            .position(|(id, b)| *id == TypeId::of::<Vec<V>>() && kept_len(b) == Some(len))
+            .position(|(id, _, b)| *id == TypeId::of::<Vec<V>>() && kept_len(b) == Some(len))
             .or_else(|| {
                 pool.iter()
-                    .position(|(id, _)| *id == TypeId::of::<Vec<V>>())
+                    .position(|(id, _, _)| *id == TypeId::of::<Vec<V>>())
             })?;
-        pool.swap_remove(i).1.downcast::<Vec<V>>().ok()
+        pool.swap_remove(i).2.downcast::<Vec<V>>().ok()
     });
+    let kept = kept.ok().flatten();
     match kept {
         Some(mut v) => {
             v.truncate(len);
@@ -55,14 +106,17 @@ pub(crate) fn reuse<V: Clone + 'static>(len: usize, fill: V) -> Vec<V> {
 
 /// Keeps `v` for a later [`take`] on this thread (or frees it: too large, or enough kept).
 pub(crate) fn give<V: 'static>(v: Vec<V>) {
-    if v.capacity() * size_of::<V>() > KEEP_BYTES || v.capacity() == 0 {
+    let bytes = v.capacity() * size_of::<V>();
+    if bytes > KEEP_BYTES || bytes == 0 {
         return;
     }
-    POOL.with(|pool| {
+    // `try_with`: a worker's buffers may be dropped while its thread's locals are torn down.
+    let _ = POOL.try_with(|pool| {
         if let Ok(mut pool) = pool.try_borrow_mut()
             && pool.len() < COUNT
+            && pool.iter().map(|e| e.1).sum::<usize>() + bytes <= TOTAL_BYTES
         {
-            pool.push((TypeId::of::<Vec<V>>(), Box::new(v)));
+            pool.push((TypeId::of::<Vec<V>>(), bytes, Box::new(v)));
         }
     });
 }
@@ -83,5 +137,28 @@ mod tests {
         // Another type does not take it.
         let u = take(10, 1u8);
         assert!(u.len() == 10 && u.iter().all(|&x| x == 1));
+    }
+
+    #[test]
+    fn a_dropped_kept_buffer_goes_back_to_the_pool() {
+        let mut k = Kept::reuse(300, 0.5f32);
+        assert!(k.len() == 300 && k.iter().all(|&x| x == 0.5));
+        let p = k.as_ptr();
+        // Growing within the capacity keeps the buffer.
+        k.grow(200, 0.0);
+        assert_eq!((k.len(), k.as_ptr()), (200, p));
+        drop(k);
+        let mut again = Kept::reuse(300, 1.0f32);
+        assert_eq!(again.as_ptr(), p, "the dropped buffer");
+        // Growing past the capacity takes another.
+        again.grow(1 << 16, 0.0);
+        assert_eq!(again.len(), 1 << 16);
+        // Buffers too large to keep are freed.
+        let kept = || POOL.with(|pool| pool.borrow().iter().map(|e| e.1).sum::<usize>());
+        let before = kept();
+        give(vec![0u8; KEEP_BYTES + 1]);
+        assert_eq!(kept(), before);
+        give(vec![0u8; 1000]);
+        assert_eq!(kept(), before + 1000);
     }
 }

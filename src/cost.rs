@@ -193,9 +193,33 @@ impl CpuModel {
 /// a 128³ volume with a 15³ kernel took 49-56 ms in one 144³ transform and 31-35 ms in tiles
 /// of 144x64x64 or 144x32x64; a 1024² image with 31², 19-23 ms in one transform and 8-11 ms
 /// in tiles of 256² or 64x1056.
+/// A tile's work per row of its last axis's transforms (`f[0] · f[1]` rows), besides the
+/// transforms' `points · (log2(points) + 4)`, in the same units: the fixed cost of a short
+/// row, which makes tiles cut across the last axis slower than tiles cut across the others (a
+/// 256² image with a 31² kernel, f32 `Auto`: 1.08 ms in tiles of 64x288, 1.66 ms in tiles of
+/// 288x64). Fitted with [`Tiling::work`]'s rule for a tile alone on `Method::Auto`'s times of
+/// every tiling `Tiling::of` considers (2-D images of 256² to 1024² with kernels of 7² to
+/// 127², 3-D volumes of 64³ and 128³ with 7³ to 31³, f32 and f64): the tiling it picks took
+/// 1.06x the fastest one's time on average, at worst 1.31x (before: 1.14x, at worst 1.75x).
+const PER_ROW: f64 = 32.0;
+
 /// The largest transform a tile uses, in points: 2 Mi points (16 MiB as an f64 spectrum), so
 /// that tile buffers stay small next to the arrays of a large call.
 const MAX_TILE_POINTS: usize = 1 << 21;
+
+/// The largest transform of a tile over a padded array of `padded` points: [`MAX_TILE_POINTS`],
+/// and for arrays of 16 Mi points and more a sixteenth of the array (at least 1 Mi points).
+/// Each of the two workers holds about 32 bytes per point under `Method::Auto` in f32 (the
+/// block, its spectrum, its magnitudes' spectrum and sums, its outputs): a 256³ volume with a
+/// 31³ kernel peaked at 252 MiB in tiles of 128³ (2 Mi points), against 256 MiB allowed
+/// (twice the input and output).
+fn max_tile_points(padded: usize) -> usize {
+    if padded >= 1 << 24 {
+        (padded / 16).clamp(1 << 20, MAX_TILE_POINTS)
+    } else {
+        MAX_TILE_POINTS
+    }
+}
 
 /// Transforms whose spectrum (as f32) is above this many bytes leave the cache: their passes
 /// run at memory speed, modelled as [`OUT_OF_CACHE`] times the work.
@@ -233,6 +257,7 @@ impl Tiling {
             c
         };
         let (c0, c1, c2) = (candidates(0), candidates(1), candidates(2));
+        let limit = max_tile_points(p.iter().product());
         let mut best: Option<(f64, Tiling)> = None;
         for &f0 in &c0 {
             for &f1 in &c1 {
@@ -240,11 +265,7 @@ impl Tiling {
                     let f = [f0, f1, f2];
                     let tiling = Tiling::with(m, l, f);
                     // Transforms above the limit only where no candidate is below it.
-                    let over = if tiling.points() > MAX_TILE_POINTS {
-                        1e12
-                    } else {
-                        1.0
-                    };
+                    let over = if tiling.points() > limit { 1e12 } else { 1.0 };
                     let cost = tiling.work() * over;
                     if best.is_none_or(|(b, _)| cost < b) {
                         best = Some((cost, tiling));
@@ -285,14 +306,19 @@ impl Tiling {
     }
 
     /// Modelled work, in units of one point of one transform pass: `points · log2(points)`
-    /// per transform, more out of cache.
+    /// per transform, `4 · points` of copies and products and [`PER_ROW`] per row, more out
+    /// of cache. A tile alone (one transform for the whole array) counts its whole work:
+    /// its rows and strips run on every thread, but measured no faster than on one (a 256²
+    /// image with a 127² kernel, f32 `Auto`: 3.8 ms in one 384² transform, 2.4 ms in four
+    /// tiles of 256² on two threads).
     pub(crate) fn work(&self) -> f64 {
         let p = self.points() as f64;
-        let per_tile = p * (p.log2().max(1.0) + 4.0) * self.cache();
-        // Tiles run in rounds of one per thread; one tile runs its rows on every thread.
+        let rows = (self.f[0] * self.f[1]) as f64;
+        let per_tile = (p * (p.log2().max(1.0) + 4.0) + PER_ROW * rows) * self.cache();
+        // Tiles run in rounds of one per thread.
         let threads = rayon::current_num_threads().max(1);
         if self.tiles() == 1 {
-            per_tile / threads.min(2) as f64 * 1.25
+            per_tile
         } else {
             self.tiles().div_ceil(threads) as f64 * per_tile
         }

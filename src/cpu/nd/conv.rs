@@ -11,6 +11,7 @@ use super::direct::{direct, direct_in, direct_span};
 use super::fft::{Buf, KernelSpectrum, Values};
 use super::pad::{Padder, pad_with};
 use super::tiles;
+use crate::buffers::Kept;
 use crate::cost::{SERIAL_MACS, Tiling};
 use crate::cpu::Real;
 use crate::cpu::real::to;
@@ -111,7 +112,7 @@ impl<T: Real> Spectra<'_, T> {
 
 /// A worker's buffers: spectra in `T`, f64 and f32 (each grown when first used), and the
 /// magnitudes' outputs.
-type Scratch<T> = (Buf<T>, Buf<f64>, Buf<f32>, Vec<f64>);
+type Scratch<T> = (Buf<T>, Buf<f64>, Buf<f32>, Kept<f64>);
 
 /// `1 / max` (1 for 0): the scale that brings magnitudes up to `max` into `[0, 1]`.
 fn reciprocal(max: f64) -> f64 {
@@ -156,7 +157,7 @@ fn fft<T: Real>(padder: &Padder<'_, T>, k: &[T], d: Dims, guarded: bool) -> Vec<
         wide: OnceLock::new(),
         magnitudes,
     };
-    let init = || (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let init = Scratch::<T>::default;
     tiles::run(
         padder,
         d,
@@ -199,7 +200,7 @@ fn guarded_tile<T: Real>(
         return;
     }
     let abs_a = Values::Abs(reciprocal(max_a));
-    s.resize(y.len(), 0.0);
+    s.grow(y.len(), 0.0);
     m.narrow.correlate(a, d, abs_a, spec32, s);
     let mut fft = Fft {
         points: spectra.tiling.points() as f64,

@@ -15,12 +15,14 @@ use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealToComplex};
 use rustfft::{Fft, FftDirection};
 
+use crate::buffers::Kept;
 use crate::cpu::Real;
 use crate::cpu::real::to;
 use crate::fft_plans::{complex_plan, plans};
 
-/// A spectrum-sized buffer.
-pub(super) type Buf<U> = Vec<Complex<U>>;
+/// A spectrum-sized buffer, kept for the next call when dropped (fresh pages for each tile's
+/// buffers were a fifth of a 256x256 call's profile).
+pub(super) type Buf<U> = Kept<Complex<U>>;
 
 /// Bytes of one strip of columns: a few hundred KiB stay in a core's L2 cache.
 const STRIP_BYTES: usize = 128 << 10;
@@ -113,7 +115,8 @@ impl<U: Real> NdFft<U> {
         let h = self.h();
         let zero = Complex::new(U::zero(), U::zero());
         let r2c = &self.r2c;
-        let row = |(r, spec): (usize, &mut [Complex<U>]), (buf, scratch): &mut (Vec<U>, Buf<U>)| {
+        let row = |(r, spec): (usize, &mut [Complex<U>]),
+                   (buf, scratch): &mut (Kept<U>, Buf<U>)| {
             let (i0, i1) = (r / f1, r % f1);
             if i0 >= shape[0] || i1 >= shape[1] {
                 spec.fill(zero);
@@ -132,7 +135,10 @@ impl<U: Real> NdFft<U> {
             r2c.process_with_scratch(buf, spec, scratch)
                 .expect("buffers of the planned lengths");
         };
-        let init = || (vec![U::zero(); f2], r2c.make_scratch_vec());
+        let init = || {
+            let scratch = Kept::reuse(r2c.get_scratch_len(), zero);
+            (Kept::reuse(f2, U::zero()), scratch)
+        };
         if self.parallel {
             out.par_chunks_mut(h)
                 .enumerate()
@@ -165,7 +171,7 @@ impl<U: Real> NdFft<U> {
         let c2r = &self.c2r;
         let zero = Complex::new(U::zero(), U::zero());
         let row = |(r, y): (usize, &mut [T]),
-                   (buf, line, scratch): &mut (Vec<U>, Buf<U>, Buf<U>)| {
+                   (buf, line, scratch): &mut (Kept<U>, Buf<U>, Buf<U>)| {
             let (i0, i1) = (r / l[1], r % l[1]);
             line.copy_from_slice(&spec[(i0 * f1 + i1) * h..][..h]);
             // A real array's spectrum: the imaginary parts of DC and Nyquist are zero.
@@ -179,7 +185,10 @@ impl<U: Real> NdFft<U> {
                 *o = to::<U, T>(v * scale);
             }
         };
-        let init = || (vec![U::zero(); f2], vec![zero; h], c2r.make_scratch_vec());
+        let init = || {
+            let scratch = Kept::reuse(c2r.get_scratch_len(), zero);
+            (Kept::reuse(f2, U::zero()), Kept::reuse(h, zero), scratch)
+        };
         if self.parallel {
             out.par_chunks_mut(l[2])
                 .enumerate()
@@ -252,8 +261,8 @@ impl<U: Real> NdFft<U> {
         };
         let init = || {
             (
-                vec![zero; width * rows],
-                vec![zero; fft.get_inplace_scratch_len()],
+                Kept::reuse(width * rows, zero),
+                Kept::reuse(fft.get_inplace_scratch_len(), zero),
             )
         };
         if self.parallel {
@@ -284,7 +293,7 @@ impl<U: Real> KernelSpectrum<U> {
         values: Values,
     ) -> Self {
         let nd = NdFft::new(f, parallel);
-        let mut s = vec![Complex::new(U::zero(), U::zero()); nd.len()];
+        let mut s = Kept::reuse(nd.len(), Complex::new(U::zero(), U::zero()));
         nd.forward(k, m, values, &mut s);
         KernelSpectrum { nd, k: s }
     }
@@ -300,7 +309,7 @@ impl<U: Real> KernelSpectrum<U> {
         out: &mut [V],
     ) {
         let zero = Complex::new(U::zero(), U::zero());
-        spec.resize(self.nd.len(), zero);
+        spec.grow(self.nd.len(), zero);
         self.nd.forward(x, d.p, values, spec);
         // Correlation: X · conj(K).
         let prod = |(s, k): (&mut Complex<U>, &Complex<U>)| *s = *s * k.conj();

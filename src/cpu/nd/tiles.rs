@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use super::dims::Dims;
 use super::fft::Shared;
 use super::pad::Padder;
+use crate::buffers::Kept;
 use crate::cost::Tiling;
 use crate::cpu::Real;
 
@@ -29,12 +30,12 @@ pub(crate) fn run<T: Real, S>(
     let mut out = vec![T::zero(); d.out_len()];
     let shared = Shared::new(&mut out);
     let [_, n1, n2] = tiling.count;
-    let tile = |(state, block, y): &mut (S, Vec<T>, Vec<T>), index: usize| {
+    let tile = |(state, block, y): &mut (S, Kept<T>, Kept<T>), index: usize| {
         let at = [index / (n1 * n2), (index / n2) % n1, index % n2];
         let origin: [usize; 3] = core::array::from_fn(|i| at[i] * tiling.t[i]);
         let tl: [usize; 3] = core::array::from_fn(|i| tiling.t[i].min(l[i] - origin[i]));
         let b: [usize; 3] = core::array::from_fn(|i| tl[i] + d.m[i] - 1);
-        block.resize(b.iter().product(), T::zero());
+        block.grow(b.iter().product(), T::zero());
         for (r, row) in block.chunks_mut(b[2]).enumerate() {
             let (j0, j1) = (r / b[1], r % b[1]);
             padder.span(
@@ -43,7 +44,7 @@ pub(crate) fn run<T: Real, S>(
                 row,
             );
         }
-        y.resize(tl.iter().product(), T::zero());
+        y.grow(tl.iter().product(), T::zero());
         let dims = Dims { p: b, m: d.m };
         each(state, dims, block, y);
         for (r, row) in y.chunks(tl[2]).enumerate() {
@@ -55,7 +56,7 @@ pub(crate) fn run<T: Real, S>(
             }
         }
     };
-    let init = || (init(), Vec::new(), Vec::new());
+    let init = || (init(), Kept::default(), Kept::default());
     if parallel && tiling.tiles() > 1 {
         (0..tiling.tiles())
             .into_par_iter()
