@@ -43,6 +43,13 @@ impl<V: Clone + 'static> Kept<V> {
     }
 }
 
+impl<V: 'static> From<Vec<V>> for Kept<V> {
+    /// `v`, kept when dropped.
+    fn from(v: Vec<V>) -> Self {
+        Kept(v)
+    }
+}
+
 impl<V: 'static> Default for Kept<V> {
     fn default() -> Self {
         Kept(Vec::new())
@@ -81,15 +88,25 @@ pub(crate) fn reuse<V: Clone + 'static>(len: usize, fill: V) -> Vec<V> {
     let kept = POOL.try_with(|pool| {
         let mut pool = pool.try_borrow_mut().ok()?;
         // A kept buffer of this type and of exactly this length when there is one (the FFT
-        // asks for several lengths of one type: taking another would rewrite its tail),
-        // else any of the type.
+        // asks for several lengths of one type: taking another would rewrite its tail), else
+        // the smallest that holds `len` (a large one left for a large request), else the
+        // largest.
+        let bytes = len.saturating_mul(size_of::<V>());
+        let ours = |id: &TypeId| *id == TypeId::of::<Vec<V>>();
         let kept_len = |b: &Box<dyn Any>| b.downcast_ref::<Vec<V>>().map(Vec::len);
         let i = pool
             .iter()
-            .position(|(id, _, b)| *id == TypeId::of::<Vec<V>>() && kept_len(b) == Some(len))
+            .position(|(id, _, b)| ours(id) && kept_len(b) == Some(len))
             .or_else(|| {
-                pool.iter()
-                    .position(|(id, _, _)| *id == TypeId::of::<Vec<V>>())
+                let fits = pool
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (id, b, _))| ours(id) && *b >= bytes);
+                fits.min_by_key(|(_, (_, b, _))| *b).map(|(i, _)| i)
+            })
+            .or_else(|| {
+                let all = pool.iter().enumerate().filter(|(_, (id, _, _))| ours(id));
+                all.max_by_key(|(_, (_, b, _))| *b).map(|(i, _)| i)
             })?;
         pool.swap_remove(i).2.downcast::<Vec<V>>().ok()
     });
