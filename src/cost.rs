@@ -33,6 +33,13 @@ pub(crate) struct CpuModel {
     ns_per_mac: f64,
     /// Direct kernel, per output value (writing it, page faults, block tails).
     ns_per_output: f64,
+    /// The N-D direct kernel (`cpu::nd::direct`), per multiply-add: a multiply and an add
+    /// (SciPy's rounding), over rows of the kernel. Fitted on the AVX-512 machine of
+    /// docs/SIGNAL_PERFORMANCE.md from forced `Direct` calls with 3³ and 7³ kernels on the
+    /// same volume (the difference cancels what both spend outside the sums): 64³ and 128³,
+    /// 0.042-0.045 ns in f32, 0.073-0.078 ns in f64 (before that kernel kept its sums in
+    /// registers: about 0.08 and 0.15).
+    nd_ns_per_mac: f64,
     /// FFT path, per `F · log2 F` of one real transform of `F` points.
     ns_per_fft_unit: f64,
     /// FFT path, per complex multiply-add of a spectrum product.
@@ -48,6 +55,7 @@ impl CpuModel {
     const F32: CpuModel = CpuModel {
         ns_per_mac: 0.035,
         ns_per_output: 0.4,
+        nd_ns_per_mac: 0.045,
         ns_per_fft_unit: 0.13,
         ns_per_spectral_mac: 0.33,
         ns_per_transform: 16.0,
@@ -57,6 +65,7 @@ impl CpuModel {
     const F64: CpuModel = CpuModel {
         ns_per_mac: 0.07,
         ns_per_output: 0.6,
+        nd_ns_per_mac: 0.075,
         ns_per_fft_unit: 0.26,
         ns_per_spectral_mac: 0.6,
         ns_per_transform: 26.0,
@@ -150,7 +159,7 @@ impl CpuModel {
     pub(crate) fn nd_direct(&self, padded: &[usize], kernel: &[usize]) -> f64 {
         let outputs: usize = padded.iter().zip(kernel).map(|(p, m)| p + 1 - m).product();
         let taps: usize = kernel.iter().product();
-        let ns = outputs as f64 * (taps as f64 * self.ns_per_mac + self.ns_per_output);
+        let ns = outputs as f64 * (taps as f64 * self.nd_ns_per_mac + self.ns_per_output);
         if outputs.saturating_mul(taps) < SERIAL_MACS {
             ns
         } else {
