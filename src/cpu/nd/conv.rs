@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 
 use super::dims::Dims;
-use super::direct::{direct, direct_in, direct_span};
+use super::direct::{direct, direct_in, direct_span, zero_rows};
 use super::fft::{Buf, KernelSpectrum, Values};
 use super::pad::{Padder, pad_with};
 use super::tiles;
@@ -308,7 +308,12 @@ pub(super) fn repair<T: Real>(y: &mut [T], outputs: &[usize], a: &[T], k: &[T], 
             _ => spans.push((i, i)),
         }
     }
-    let sum = |&(first, last): &(usize, usize)| direct_span(a, k, d, first, last + 1 - first);
+    if spans.is_empty() {
+        return;
+    }
+    let zero = zero_rows(a, d);
+    let sum =
+        |&(first, last): &(usize, usize)| direct_span((a, &zero), k, d, first, last + 1 - first);
     let work: usize = outputs.len().saturating_mul(d.taps());
     let values: Vec<Vec<T>> = if work > crate::cost::SERIAL_MACS {
         spans.par_iter().map(sum).collect()
