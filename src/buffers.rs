@@ -24,9 +24,12 @@ thread_local! {
 }
 
 /// A buffer that goes back to its thread's pool ([`give`]) when dropped: for buffers whose
-/// owner ends in another function (a worker's state in rayon's `for_each_init`).
+/// owner ends in another function (a worker's state in rayon's `for_each_init`). Used by the
+/// N-D host FFT, which only the CPU backends build.
+#[cfg_attr(not(cpu_kernels), allow(dead_code))]
 pub(crate) struct Kept<V: 'static>(Vec<V>);
 
+#[cfg_attr(not(cpu_kernels), allow(dead_code))]
 impl<V: Clone + 'static> Kept<V> {
     /// [`reuse`]'s buffer, kept when dropped.
     pub(crate) fn reuse(len: usize, fill: V) -> Self {
